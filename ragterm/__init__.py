@@ -1,0 +1,2 @@
+"""ragterm: an offline terminal chat assistant."""
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from ragterm.cli import main
+
+main()

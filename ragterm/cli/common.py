@@ -1,0 +1,78 @@
+"""What every command shares: error display, the database, the config, the console."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+from rich.console import Console
+
+from ragterm.errors import Cancelled, RagtermError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_error(exc: RagtermError) -> None:
+    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    if exc.hint:
+        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+
+
+def run_main(group: click.Group, argv: list[str] | None = None) -> int:
+    """Run the click group; errors become one line (tracebacks only with --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or bool(os.environ.get("RAGTERM_DEBUG"))
+    try:
+        group.main(args=args, prog_name="ragterm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        err_console.print("cancelled")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Cancelled as exc:
+        err_console.print(f"cancelled: {exc.message}")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("cancelled")
+        return 130
+    except RagtermError as exc:
+        if debug:
+            traceback.print_exc()
+        print_error(exc)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: say so in one line unless debugging
+        if debug:
+            raise
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        err_console.print("[dim]hint:[/] run again with --debug and report the traceback")
+        return 2
+    return 0
+
+
+def load_config() -> Any:
+    from ragterm import config
+
+    return config.load()
+
+
+def open_db() -> Any:
+    from ragterm.store.db import connect
+
+    return connect()
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"

@@ -1,0 +1,14 @@
+"""`ragterm search` (placeholder until its issue lands)."""
+
+from __future__ import annotations
+
+import click
+
+from ragterm.errors import NotAvailable
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def search(args: tuple[str, ...]) -> None:
+    """Not yet available."""
+    raise NotAvailable("`ragterm search` is not yet available in this version")

@@ -1,0 +1,279 @@
+"""Settings: defaults, overridden by the TOML file, overridden by ``RAGTERM_*`` environment variables.
+
+Keys are dotted (``chat.temperature``) and map to TOML tables (``[chat] temperature = 0.7``). The
+environment variable for a key is ``RAGTERM_`` + the key upper-cased with dots as double underscores
+(``RAGTERM_CHAT__TEMPERATURE``). Every value is validated, so a typo fails loudly and early.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragterm import paths
+from ragterm.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    type: type
+    default: Any
+    help: str
+    check: Callable[[Any], bool] | None = None
+    rule: str = ""
+    choices: tuple[str, ...] = ()
+
+
+def _between(lo: float, hi: float) -> Callable[[Any], bool]:
+    return lambda v: lo <= v <= hi
+
+
+_S = Setting
+SETTINGS: dict[str, Setting] = {
+    s.key: s
+    for s in [
+        # chat model and sampling
+        _S("chat.model", str, "smollm2-135m", "chat model name (see `ragterm models list`)"),
+        _S("chat.context_length", int, 8192, "cap on the context window (tokens)",
+           _between(256, 1_048_576), "an integer from 256 to 1048576"),
+        _S("chat.threads", int, 0, "CPU threads for generation (0 = physical cores)",
+           _between(0, 1024), "an integer from 0 to 1024"),
+        _S("chat.gpu_layers", int, -1, "layers offloaded to the GPU (-1 = all when supported)",
+           _between(-1, 100_000), "-1 or a layer count"),
+        _S("chat.max_tokens", int, 512, "most tokens in one answer", _between(1, 65536),
+           "an integer from 1 to 65536"),
+        _S("chat.temperature", float, 0.7, "sampling temperature", _between(0.0, 5.0),
+           "a number from 0 to 5"),
+        _S("chat.top_p", float, 0.95, "nucleus sampling", _between(0.0, 1.0), "a number from 0 to 1"),
+        _S("chat.top_k", int, 40, "top-k sampling (0 = off)", _between(0, 100_000),
+           "a non-negative integer"),
+        _S("chat.min_p", float, 0.05, "min-p sampling", _between(0.0, 1.0), "a number from 0 to 1"),
+        _S("chat.repeat_penalty", float, 1.1, "repetition penalty", _between(0.0, 10.0),
+           "a number from 0 to 10"),
+        _S("chat.seed", int, -1, "sampling seed (-1 = random)", _between(-1, 2**31 - 1),
+           "-1 or a non-negative integer"),
+        _S("chat.stop", list, [], "extra stop sequences"),
+        _S("chat.system_prompt", str,
+           "You are ragterm, a helpful assistant running locally. Answer concisely. When context "
+           "from the user's files is given, use it and cite the sources by their [number].",
+           "system prompt for new conversations"),
+        _S("chat.persona", str, "", "persona used by default (empty = none)"),
+        _S("chat.backend", str, "local", "where answers come from", choices=("local", "remote")),
+        _S("remote.url", str, "", "OpenAI-compatible server URL, e.g. http://localhost:8080/v1"),
+        _S("remote.model", str, "", "model name to ask the remote server for"),
+        _S("remote.api_key", str, "", "API key for the remote server (often unused locally)"),
+        _S("remote.timeout", float, 120.0, "seconds to wait for the remote server",
+           _between(1.0, 3600.0), "a number of seconds from 1 to 3600"),
+        # retrieval
+        _S("rag.enabled", bool, True, "use retrieval when answering"),
+        _S("rag.top_k", int, 5, "retrieved chunks per question", _between(1, 100),
+           "an integer from 1 to 100"),
+        _S("rag.threshold", float, 0.0, "minimum cosine similarity of a vector hit",
+           _between(-1.0, 1.0), "a number from -1 to 1"),
+        _S("rag.context_share", float, 0.5, "largest share of the context for retrieved chunks",
+           _between(0.05, 0.95), "a number from 0.05 to 0.95"),
+        _S("rag.fusion", str, "rrf", "how keyword and vector ranks are fused",
+           choices=("rrf", "convex")),
+        _S("rag.rrf_k", int, 60, "reciprocal rank fusion constant", _between(1, 1000),
+           "an integer from 1 to 1000"),
+        _S("rag.vector_weight", float, 0.5, "weight of the vector ranking in fusion",
+           _between(0.0, 1.0), "a number from 0 to 1"),
+        # indexing
+        _S("embed.model", str, "bundled:all-MiniLM-L6-v2",
+           "embedding model: 'bundled:all-MiniLM-L6-v2' or any fastembed model name"),
+        _S("embed.batch_size", int, 32, "chunks embedded per batch", _between(1, 4096),
+           "an integer from 1 to 4096"),
+        _S("index.chunk_tokens", int, 200, "chunk size in embedding-model tokens",
+           _between(16, 8192), "an integer from 16 to 8192"),
+        _S("index.chunk_overlap", int, 30, "overlap between chunks in tokens", _between(0, 4096),
+           "an integer from 0 to 4096"),
+        _S("index.max_file_mb", float, 20.0, "files larger than this are skipped",
+           _between(0.001, 100_000.0), "a positive number of megabytes"),
+        _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
+        # interface
+        _S("ui.theme", str, "textual-dark", "TUI theme"),
+        _S("ui.show_sources", bool, True, "show the sources panel"),
+    ]
+}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    key = setting.key
+    bad = ConfigError(
+        f"{origin}: invalid value {value!r} for {key}",
+        hint=f"expected {setting.rule or setting.type.__name__}"
+        + (f" (one of: {', '.join(setting.choices)})" if setting.choices else ""),
+    )
+    t = setting.type
+    try:
+        if t is bool:
+            if isinstance(value, bool):
+                out: Any = value
+            elif isinstance(value, str) and value.lower() in {"1", "true", "yes", "on"}:
+                out = True
+            elif isinstance(value, str) and value.lower() in {"0", "false", "no", "off"}:
+                out = False
+            else:
+                raise bad
+        elif t is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise bad
+            out = int(value)
+        elif t is float:
+            if isinstance(value, bool):
+                raise bad
+            out = float(value)
+        elif t is list:
+            if isinstance(value, str):
+                out = [v for v in value.split(",") if v] if value else []
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out = list(value)
+            else:
+                raise bad
+        else:
+            if not isinstance(value, str):
+                raise bad
+            out = value
+    except (TypeError, ValueError):
+        raise bad from None
+    if setting.choices and out not in setting.choices:
+        raise bad
+    if setting.check and not setting.check(out):
+        raise bad
+    return out
+
+
+def lookup(key: str) -> Setting:
+    try:
+        return SETTINGS[key]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(key, SETTINGS, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see `ragterm config show` for all keys"
+        raise ConfigError(f"unknown config key {key!r}", hint=hint) from None
+
+
+def env_name(key: str) -> str:
+    return "RAGTERM_" + key.upper().replace(".", "__")
+
+
+def read_file(path: Path | None = None) -> dict[str, Any]:
+    """The raw TOML of the config file flattened to dotted keys ({} if there is none)."""
+    path = path or paths.config_file()
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}",
+                          hint="fix its permissions or delete it") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}",
+                          hint="fix the line named, or run `ragterm config path` and edit it")
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: dict[str, Any]) -> None:
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else k
+            if isinstance(v, dict):
+                walk(key, v)
+            else:
+                flat[key] = v
+
+    walk("", data)
+    return flat
+
+
+@dataclass
+class Config:
+    """Validated settings. Access with ``cfg["chat.temperature"]``."""
+
+    values: dict[str, Any]
+    origins: dict[str, str]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[lookup(key).key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A copy with some dotted keys replaced (``{"chat.temperature": 0}``), validated."""
+        values = dict(self.values)
+        origins = dict(self.origins)
+        for key, value in overrides.items():
+            setting = lookup(key)
+            values[key] = _coerce(setting, value, "override")
+            origins[key] = "override"
+        return Config(values, origins)
+
+
+def load(path: Path | None = None) -> Config:
+    """Defaults < config file < environment. Raises ``ConfigError`` naming the bad key or value."""
+    path = path or paths.config_file()
+    values = {k: s.default for k, s in SETTINGS.items()}
+    origins = {k: "default" for k in SETTINGS}
+    for key, raw in read_file(path).items():
+        try:
+            setting = lookup(key)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc.message}", hint=exc.hint) from None
+        values[key] = _coerce(setting, raw, str(path))
+        origins[key] = str(path)
+    for key, setting in SETTINGS.items():
+        name = env_name(key)
+        if name in os.environ:
+            values[key] = _coerce(setting, os.environ[name], name)
+            origins[key] = name
+    return Config(values, origins)
+
+
+def _write_file(flat: dict[str, Any], path: Path) -> None:
+    import tomli_w
+
+    nested: dict[str, Any] = {}
+    for k, v in flat.items():
+        node = nested
+        *parents, leaf = k.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = v
+    paths.ensure_dir(path.parent)
+    tmp = path.with_suffix(".toml.tmp")
+    try:
+        tmp.write_text(tomli_w.dumps(nested), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}",
+                          hint="check the folder's permissions or free disk space") from exc
+
+
+def set_value(key: str, raw: str, path: Path | None = None) -> Any:
+    """Validate ``raw`` for ``key`` and write it to the config file, keeping the other keys."""
+    path = path or paths.config_file()
+    value = _coerce(lookup(key), raw, "value")
+    flat = read_file(path)
+    flat[key] = value
+    _write_file(flat, path)
+    return value
+
+
+def unset_value(key: str, path: Path | None = None) -> None:
+    """Remove ``key`` from the file so its default (or environment value) applies again."""
+    path = path or paths.config_file()
+    lookup(key)
+    flat = read_file(path)
+    if key in flat:
+        del flat[key]
+        _write_file(flat, path)

@@ -1,0 +1,1 @@
+"""The engine: models, chat, indexing, retrieval, tuning. Never imports textual or click."""

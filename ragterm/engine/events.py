@@ -1,0 +1,140 @@
+"""Small typed events that engine iterators yield.
+
+One code path, two faces: the CLI prints these, the TUI's workers turn them into Textual messages.
+Add fields freely; never rename or remove one without updating both faces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- retrieval ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk and where it came from."""
+
+    chunk_id: int
+    text: str
+    path: str  # absolute path of the file
+    rel_path: str  # path relative to its collection root
+    collection: str
+    heading: str = ""
+    start_line: int | None = None
+    end_line: int | None = None
+    page: int | None = None
+    score: float = 0.0  # fused score (higher is better)
+    vector_score: float | None = None  # cosine similarity
+    vector_rank: int | None = None  # 1-based, None if not in the vector list
+    keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
+    n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
+
+    def citation(self) -> str:
+        """``path:12-30`` for text, ``path#page=3`` for paged documents."""
+        if self.page is not None:
+            return f"{self.rel_path}#page={self.page}"
+        if self.start_line is not None:
+            end = self.end_line if self.end_line is not None else self.start_line
+            return f"{self.rel_path}:{self.start_line}-{end}"
+        return self.rel_path
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["citation"] = self.citation()
+        return d
+
+
+# --- chat --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Retrieved:
+    """The chunks that will go into the prompt for this turn (after trimming)."""
+
+    hits: list[Hit]
+
+
+@dataclass
+class Trimmed:
+    """Something was left out to fit the context window; tell the user."""
+
+    dropped_turns: int = 0
+    dropped_chunks: int = 0
+    message: str = ""
+
+
+@dataclass
+class Token:
+    text: str
+
+
+@dataclass
+class Done:
+    """The answer is complete (or was cancelled / failed, with what was produced so far)."""
+
+    content: str
+    status: str = "ok"  # ok | cancelled | error
+    message_id: int | None = None
+    session_id: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings: dict[str, float] = field(default_factory=dict)  # ttft_s, total_s, tokens_per_s
+    sources: list[Hit] = field(default_factory=list)
+    error: str | None = None
+
+
+# --- indexing ----------------------------------------------------------------------------------
+
+
+@dataclass
+class IndexStarted:
+    collection: str
+    root: str
+    files_total: int
+
+
+@dataclass
+class FileDone:
+    path: str  # relative to the collection root
+    status: str  # new | updated | unchanged | deleted | skipped | failed
+    reason: str = ""
+    chunks: int = 0
+
+
+@dataclass
+class EmbedProgress:
+    chunks_done: int
+    chunks_total: int
+    chunks_per_s: float = 0.0
+
+
+@dataclass
+class IndexFinished:
+    collection: str
+    counts: dict[str, int]  # new, updated, unchanged, deleted, skipped, failed, embedded
+    seconds: float
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    cancelled: bool = False
+
+
+# --- tuning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainStep:
+    step: int
+    total_steps: int
+    loss: float
+    val_loss: float | None = None
+    eta_s: float | None = None
+    tokens_per_s: float | None = None
+
+
+@dataclass
+class Stage:
+    """A named phase of long work (loading base, exporting, smoke test...)."""
+
+    name: str
+    detail: str = ""

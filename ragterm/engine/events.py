@@ -138,3 +138,13 @@ class Stage:
 
     name: str
     detail: str = ""
+
+
+# --- downloads ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DownloadProgress:
+    done: int  # bytes on disk, including a resumed part
+    total: int | None  # None when the server does not say
+    resumed_from: int = 0

@@ -1,2 +1,3 @@
 """ragterm: an offline terminal chat assistant."""
+
 __version__ = "0.1.0"

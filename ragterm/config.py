@@ -1,4 +1,4 @@
-"""Settings: defaults, overridden by the TOML file, overridden by ``RAGTERM_*`` environment variables.
+"""Settings: defaults, overridden by the TOML file, overridden by ``RAGTERM_*`` variables.
 
 Keys are dotted (``chat.temperature``) and map to TOML tables (``[chat] temperature = 0.7``). The
 environment variable for a key is ``RAGTERM_`` + the key upper-cased with dots as double underscores
@@ -44,61 +44,188 @@ SETTINGS: dict[str, Setting] = {
     for s in [
         # chat model and sampling
         _S("chat.model", str, "smollm2-135m", "chat model name (see `ragterm models list`)"),
-        _S("chat.context_length", int, 8192, "cap on the context window (tokens)",
-           _between(256, 1_048_576), "an integer from 256 to 1048576"),
-        _S("chat.threads", int, 0, "CPU threads for generation (0 = physical cores)",
-           _between(0, 1024), "an integer from 0 to 1024"),
-        _S("chat.gpu_layers", int, -1, "layers offloaded to the GPU (-1 = all when supported)",
-           _between(-1, 100_000), "-1 or a layer count"),
-        _S("chat.max_tokens", int, 512, "most tokens in one answer", _between(1, 65536),
-           "an integer from 1 to 65536"),
-        _S("chat.temperature", float, 0.7, "sampling temperature", _between(0.0, 5.0),
-           "a number from 0 to 5"),
-        _S("chat.top_p", float, 0.95, "nucleus sampling", _between(0.0, 1.0), "a number from 0 to 1"),
-        _S("chat.top_k", int, 40, "top-k sampling (0 = off)", _between(0, 100_000),
-           "a non-negative integer"),
+        _S(
+            "chat.context_length",
+            int,
+            8192,
+            "cap on the context window (tokens)",
+            _between(256, 1_048_576),
+            "an integer from 256 to 1048576",
+        ),
+        _S(
+            "chat.threads",
+            int,
+            0,
+            "CPU threads for generation (0 = physical cores)",
+            _between(0, 1024),
+            "an integer from 0 to 1024",
+        ),
+        _S(
+            "chat.gpu_layers",
+            int,
+            -1,
+            "layers offloaded to the GPU (-1 = all when supported)",
+            _between(-1, 100_000),
+            "-1 or a layer count",
+        ),
+        _S(
+            "chat.max_tokens",
+            int,
+            512,
+            "most tokens in one answer",
+            _between(1, 65536),
+            "an integer from 1 to 65536",
+        ),
+        _S(
+            "chat.temperature",
+            float,
+            0.7,
+            "sampling temperature",
+            _between(0.0, 5.0),
+            "a number from 0 to 5",
+        ),
+        _S(
+            "chat.top_p",
+            float,
+            0.95,
+            "nucleus sampling",
+            _between(0.0, 1.0),
+            "a number from 0 to 1",
+        ),
+        _S(
+            "chat.top_k",
+            int,
+            40,
+            "top-k sampling (0 = off)",
+            _between(0, 100_000),
+            "a non-negative integer",
+        ),
         _S("chat.min_p", float, 0.05, "min-p sampling", _between(0.0, 1.0), "a number from 0 to 1"),
-        _S("chat.repeat_penalty", float, 1.1, "repetition penalty", _between(0.0, 10.0),
-           "a number from 0 to 10"),
-        _S("chat.seed", int, -1, "sampling seed (-1 = random)", _between(-1, 2**31 - 1),
-           "-1 or a non-negative integer"),
+        _S(
+            "chat.repeat_penalty",
+            float,
+            1.1,
+            "repetition penalty",
+            _between(0.0, 10.0),
+            "a number from 0 to 10",
+        ),
+        _S(
+            "chat.seed",
+            int,
+            -1,
+            "sampling seed (-1 = random)",
+            _between(-1, 2**31 - 1),
+            "-1 or a non-negative integer",
+        ),
         _S("chat.stop", list, [], "extra stop sequences"),
-        _S("chat.system_prompt", str,
-           "You are ragterm, a helpful assistant running locally. Answer concisely. When context "
-           "from the user's files is given, use it and cite the sources by their [number].",
-           "system prompt for new conversations"),
+        _S(
+            "chat.system_prompt",
+            str,
+            "You are ragterm, a helpful assistant running locally. Answer concisely. When context "
+            "from the user's files is given, use it and cite the sources by their [number].",
+            "system prompt for new conversations",
+        ),
         _S("chat.persona", str, "", "persona used by default (empty = none)"),
         _S("chat.backend", str, "local", "where answers come from", choices=("local", "remote")),
         _S("remote.url", str, "", "OpenAI-compatible server URL, e.g. http://localhost:8080/v1"),
         _S("remote.model", str, "", "model name to ask the remote server for"),
         _S("remote.api_key", str, "", "API key for the remote server (often unused locally)"),
-        _S("remote.timeout", float, 120.0, "seconds to wait for the remote server",
-           _between(1.0, 3600.0), "a number of seconds from 1 to 3600"),
+        _S(
+            "remote.timeout",
+            float,
+            120.0,
+            "seconds to wait for the remote server",
+            _between(1.0, 3600.0),
+            "a number of seconds from 1 to 3600",
+        ),
         # retrieval
         _S("rag.enabled", bool, True, "use retrieval when answering"),
-        _S("rag.top_k", int, 5, "retrieved chunks per question", _between(1, 100),
-           "an integer from 1 to 100"),
-        _S("rag.threshold", float, 0.0, "minimum cosine similarity of a vector hit",
-           _between(-1.0, 1.0), "a number from -1 to 1"),
-        _S("rag.context_share", float, 0.5, "largest share of the context for retrieved chunks",
-           _between(0.05, 0.95), "a number from 0.05 to 0.95"),
-        _S("rag.fusion", str, "rrf", "how keyword and vector ranks are fused",
-           choices=("rrf", "convex")),
-        _S("rag.rrf_k", int, 60, "reciprocal rank fusion constant", _between(1, 1000),
-           "an integer from 1 to 1000"),
-        _S("rag.vector_weight", float, 0.5, "weight of the vector ranking in fusion",
-           _between(0.0, 1.0), "a number from 0 to 1"),
+        _S(
+            "rag.top_k",
+            int,
+            5,
+            "retrieved chunks per question",
+            _between(1, 100),
+            "an integer from 1 to 100",
+        ),
+        _S(
+            "rag.threshold",
+            float,
+            0.0,
+            "minimum cosine similarity of a vector hit",
+            _between(-1.0, 1.0),
+            "a number from -1 to 1",
+        ),
+        _S(
+            "rag.context_share",
+            float,
+            0.5,
+            "largest share of the context for retrieved chunks",
+            _between(0.05, 0.95),
+            "a number from 0.05 to 0.95",
+        ),
+        _S(
+            "rag.fusion",
+            str,
+            "rrf",
+            "how keyword and vector ranks are fused",
+            choices=("rrf", "convex"),
+        ),
+        _S(
+            "rag.rrf_k",
+            int,
+            60,
+            "reciprocal rank fusion constant",
+            _between(1, 1000),
+            "an integer from 1 to 1000",
+        ),
+        _S(
+            "rag.vector_weight",
+            float,
+            0.5,
+            "weight of the vector ranking in fusion",
+            _between(0.0, 1.0),
+            "a number from 0 to 1",
+        ),
         # indexing
-        _S("embed.model", str, "bundled:all-MiniLM-L6-v2",
-           "embedding model: 'bundled:all-MiniLM-L6-v2' or any fastembed model name"),
-        _S("embed.batch_size", int, 32, "chunks embedded per batch", _between(1, 4096),
-           "an integer from 1 to 4096"),
-        _S("index.chunk_tokens", int, 200, "chunk size in embedding-model tokens",
-           _between(16, 8192), "an integer from 16 to 8192"),
-        _S("index.chunk_overlap", int, 30, "overlap between chunks in tokens", _between(0, 4096),
-           "an integer from 0 to 4096"),
-        _S("index.max_file_mb", float, 20.0, "files larger than this are skipped",
-           _between(0.001, 100_000.0), "a positive number of megabytes"),
+        _S(
+            "embed.model",
+            str,
+            "bundled:all-MiniLM-L6-v2",
+            "embedding model: 'bundled:all-MiniLM-L6-v2' or any fastembed model name",
+        ),
+        _S(
+            "embed.batch_size",
+            int,
+            32,
+            "chunks embedded per batch",
+            _between(1, 4096),
+            "an integer from 1 to 4096",
+        ),
+        _S(
+            "index.chunk_tokens",
+            int,
+            200,
+            "chunk size in embedding-model tokens",
+            _between(16, 8192),
+            "an integer from 16 to 8192",
+        ),
+        _S(
+            "index.chunk_overlap",
+            int,
+            30,
+            "overlap between chunks in tokens",
+            _between(0, 4096),
+            "an integer from 0 to 4096",
+        ),
+        _S(
+            "index.max_file_mb",
+            float,
+            20.0,
+            "files larger than this are skipped",
+            _between(0.001, 100_000.0),
+            "a positive number of megabytes",
+        ),
         _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
         # interface
         _S("ui.theme", str, "textual-dark", "TUI theme"),
@@ -176,11 +303,14 @@ def read_file(path: Path | None = None) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}",
-                          hint="fix its permissions or delete it") from exc
+        raise ConfigError(
+            f"cannot read config file {path}: {exc}", hint="fix its permissions or delete it"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}",
-                          hint="fix the line named, or run `ragterm config path` and edit it")
+        raise ConfigError(
+            f"config file {path} is not valid TOML: {exc}",
+            hint="fix the line named, or run `ragterm config path` and edit it",
+        ) from None
     flat: dict[str, Any] = {}
 
     def walk(prefix: str, node: dict[str, Any]) -> None:
@@ -255,8 +385,10 @@ def _write_file(flat: dict[str, Any], path: Path) -> None:
         tmp.write_text(tomli_w.dumps(nested), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        raise ConfigError(f"cannot write config file {path}: {exc.strerror or exc}",
-                          hint="check the folder's permissions or free disk space") from exc
+        raise ConfigError(
+            f"cannot write config file {path}: {exc.strerror or exc}",
+            hint="check the folder's permissions or free disk space",
+        ) from exc
 
 
 def set_value(key: str, raw: str, path: Path | None = None) -> Any:

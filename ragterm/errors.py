@@ -1,8 +1,8 @@
 """Errors a user can act on.
 
-Every failure that reaches the CLI or the TUI is a ``RagtermError``: one line saying what went wrong,
-naming the file or value, and a hint saying what to do. Anything else is a bug and shows a traceback
-only with ``--debug``.
+Every failure that reaches the CLI or the TUI is a ``RagtermError``: one line saying what went
+wrong, naming the file or value, and a hint saying what to do. Anything else is a bug and shows a
+traceback only with ``--debug``.
 """
 
 from __future__ import annotations

@@ -55,8 +55,11 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, HELP[name]) for name in sorted(COMMANDS)])
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="ragterm")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context

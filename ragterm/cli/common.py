@@ -27,7 +27,9 @@ def run_main(group: click.Group, argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("RAGTERM_DEBUG"))
     try:
-        group.main(args=args, prog_name="ragterm", standalone_mode=False)
+        rv = group.main(args=args, prog_name="ragterm", standalone_mode=False)
+        if isinstance(rv, int):  # click returns Exit's code in non-standalone mode
+            return rv
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.Abort:

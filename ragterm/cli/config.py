@@ -48,8 +48,12 @@ def show(as_json: bool) -> None:
         table.add_column(col, overflow="fold")
     for key, setting in cfgmod.SETTINGS.items():
         origin = cfg.origins[key]
-        table.add_row(key, repr(cfg.values[key]), origin if origin != "default" else "[dim]default[/]",
-                      setting.help)
+        table.add_row(
+            key,
+            repr(cfg.values[key]),
+            origin if origin != "default" else "[dim]default[/]",
+            setting.help,
+        )
     console.print(table)
 
 

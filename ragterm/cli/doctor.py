@@ -17,8 +17,10 @@ def doctor() -> None:
     failed = 0
     for check in run_checks():
         style = STYLE[check.status]
-        console.print(f"[{style}]{check.status:<4}[/] [bold]{check.name:<16}[/] {check.detail}",
-                      soft_wrap=True)
+        console.print(
+            f"[{style}]{check.status:<4}[/] [bold]{check.name:<16}[/] {check.detail}",
+            soft_wrap=True,
+        )
         if check.fix:
             console.print(f"{'':<22}[dim]fix:[/] {check.fix}", soft_wrap=True)
         failed += check.status == "FAIL"

@@ -39,15 +39,30 @@ def list_models(as_json: bool) -> None:
         try:
             info = read_gguf(e.path)
             row = {
-                "name": e.name, "default": e.name == default, "source": e.source,
-                "path": str(e.path), "size": info.size, "architecture": info.architecture,
-                "quantization": info.quantization, "context_length": info.context_length,
-                "parameters": info.parameters, "error": None,
+                "name": e.name,
+                "default": e.name == default,
+                "source": e.source,
+                "path": str(e.path),
+                "size": info.size,
+                "architecture": info.architecture,
+                "quantization": info.quantization,
+                "context_length": info.context_length,
+                "parameters": info.parameters,
+                "error": None,
             }
         except ModelError as exc:
-            row = {"name": e.name, "default": e.name == default, "source": e.source,
-                   "path": str(e.path), "size": None, "architecture": None, "quantization": None,
-                   "context_length": None, "parameters": None, "error": exc.message}
+            row = {
+                "name": e.name,
+                "default": e.name == default,
+                "source": e.source,
+                "path": str(e.path),
+                "size": None,
+                "architecture": None,
+                "quantization": None,
+                "context_length": None,
+                "parameters": None,
+                "error": exc.message,
+            }
         rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -60,8 +75,16 @@ def list_models(as_json: bool) -> None:
         if r["error"]:
             table.add_row(mark, r["name"], r["source"], "", "", "", "", f"[red]{r['error']}[/]")
         else:
-            table.add_row(mark, r["name"], r["source"], human_size(r["size"]), r["architecture"],
-                          r["quantization"], str(r["context_length"]), r["path"])
+            table.add_row(
+                mark,
+                r["name"],
+                r["source"],
+                human_size(r["size"]),
+                r["architecture"],
+                r["quantization"],
+                str(r["context_length"]),
+                r["path"],
+            )
     console.print(table)
     console.print("[dim]* default (ragterm models default NAME)[/]")
 
@@ -74,11 +97,18 @@ def info(name: str) -> None:
 
     entry = Registry(open_db()).get(name)
     gi = read_gguf(entry.path)
-    for key, value in [("name", entry.name), ("source", entry.source), ("path", gi.path),
-                       ("model", gi.name), ("architecture", gi.architecture),
-                       ("parameters", gi.parameters), ("quantization", gi.quantization),
-                       ("context length", gi.context_length), ("size", human_size(gi.size)),
-                       ("chat template", "yes" if gi.chat_template else "no (ChatML fallback)")]:
+    for key, value in [
+        ("name", entry.name),
+        ("source", entry.source),
+        ("path", gi.path),
+        ("model", gi.name),
+        ("architecture", gi.architecture),
+        ("parameters", gi.parameters),
+        ("quantization", gi.quantization),
+        ("context length", gi.context_length),
+        ("size", human_size(gi.size)),
+        ("chat template", "yes" if gi.chat_template else "no (ChatML fallback)"),
+    ]:
         console.print(f"[bold]{key:>15}[/]  {value}")
 
 
@@ -93,8 +123,10 @@ def add(path: Path, name: str | None) -> None:
     conn = open_db()
     with transaction(conn):
         entry, gi = Registry(conn).add(path, name)
-    console.print(f"added [bold]{entry.name}[/]: {gi.architecture} {gi.parameters} "
-                  f"{gi.quantization}, context {gi.context_length}")
+    console.print(
+        f"added [bold]{entry.name}[/]: {gi.architecture} {gi.parameters} "
+        f"{gi.quantization}, context {gi.context_length}"
+    )
 
 
 @models.command("pull")
@@ -104,8 +136,14 @@ def add(path: Path, name: str | None) -> None:
 @click.option("--revision", default="main", show_default=True)
 def pull(repo: str, filename: str, name: str | None, revision: str) -> None:
     """Download FILENAME from Hugging Face repository REPO (resumes an interrupted download)."""
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     from ragterm import paths
     from ragterm.engine.events import DownloadProgress
@@ -116,9 +154,15 @@ def pull(repo: str, filename: str, name: str | None, revision: str) -> None:
     conn = open_db()
     dest = paths.ensure_dir(paths.models_dir() / repo.replace("/", "--"))
     final: Path | None = None
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                  transient=False) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         task = progress.add_task(Path(filename).name, total=None)
         for ev in download(repo, filename, dest, revision=revision):
             if isinstance(ev, DownloadProgress):

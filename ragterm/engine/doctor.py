@@ -23,8 +23,12 @@ class Check:
 def check_python() -> Check:
     v = sys.version_info
     status = "OK" if v >= (3, 10) else "FAIL"
-    return Check("python", status, f"{platform.python_implementation()} {platform.python_version()} "
-                 f"({sys.executable})", "" if status == "OK" else "install Python 3.10 or newer")
+    return Check(
+        "python",
+        status,
+        f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
+        "" if status == "OK" else "install Python 3.10 or newer",
+    )
 
 
 def check_config() -> Check:
@@ -42,8 +46,12 @@ def check_llama() -> Check:
     try:
         import llama_cpp
     except ImportError as exc:
-        return Check("llama.cpp", "FAIL", f"llama-cpp-python not importable: {exc}",
-                     "pipx reinstall ragterm (needs a C++ compiler and cmake to build)")
+        return Check(
+            "llama.cpp",
+            "FAIL",
+            f"llama-cpp-python not importable: {exc}",
+            "pipx reinstall ragterm (needs a C++ compiler and cmake to build)",
+        )
     info = llama_cpp.llama_print_system_info().decode(errors="replace")
     feats = []
     for part in info.replace(":", "|").split("|"):
@@ -51,17 +59,19 @@ def check_llama() -> Check:
         if value.strip() == "1":
             feats.append(key.strip())
     gpu = bool(llama_cpp.llama_supports_gpu_offload())
-    detail = (f"llama-cpp-python {llama_cpp.__version__}; GPU offload: {'yes' if gpu else 'no'}; "
-              f"CPU features: {' '.join(feats) or 'baseline'}")
+    detail = (
+        f"llama-cpp-python {llama_cpp.__version__}; GPU offload: {'yes' if gpu else 'no'}; "
+        f"CPU features: {' '.join(feats) or 'baseline'}"
+    )
     if gpu:
         return Check("llama.cpp", "OK", detail)
     return Check("llama.cpp", "OK", detail + " (CPU build)")
 
 
 def check_sqlite() -> Check:
-    from ragterm.store.db import can_load_extensions, connect, sqlite_info
-
     import sqlite3
+
+    from ragterm.store.db import can_load_extensions, connect, sqlite_info
 
     try:
         conn = connect(":memory:")
@@ -71,11 +81,19 @@ def check_sqlite() -> Check:
     except RagtermError as exc:
         return Check("sqlite-vec", "FAIL", exc.message, exc.hint or "")
     except Exception as exc:
-        return Check("sqlite-vec", "FAIL", f"{type(exc).__name__}: {exc}",
-                     "pip install sqlean-py sqlite-vec into ragterm's environment")
+        return Check(
+            "sqlite-vec",
+            "FAIL",
+            f"{type(exc).__name__}: {exc}",
+            "pip install sqlean-py sqlite-vec into ragterm's environment",
+        )
     why = "" if can_load_extensions(sqlite3) else " (this Python's sqlite3 cannot load extensions)"
-    return Check("sqlite-vec", "OK", f"sqlite-vec {info['sqlite_vec']} on SQLite {info['sqlite']} "
-                 f"via {info['module']}{why}; FTS5 ok")
+    return Check(
+        "sqlite-vec",
+        "OK",
+        f"sqlite-vec {info['sqlite_vec']} on SQLite {info['sqlite']} "
+        f"via {info['module']}{why}; FTS5 ok",
+    )
 
 
 def check_chat_model() -> Check:
@@ -94,10 +112,18 @@ def check_chat_model() -> Check:
         llm = Llama(model_path=str(path), n_ctx=256, n_threads=1, verbose=False)
         llm.close()
     except Exception as exc:
-        return Check("chat model", "FAIL", f"{name}: llama.cpp cannot load {path}: {exc}",
-                     "download the model again or choose another: ragterm models default NAME")
-    return Check("chat model", "OK", f"{name}: {gi.architecture} {gi.parameters} {gi.quantization},"
-                 f" context {gi.context_length}, loads")
+        return Check(
+            "chat model",
+            "FAIL",
+            f"{name}: llama.cpp cannot load {path}: {exc}",
+            "download the model again or choose another: ragterm models default NAME",
+        )
+    return Check(
+        "chat model",
+        "OK",
+        f"{name}: {gi.architecture} {gi.parameters} {gi.quantization},"
+        f" context {gi.context_length}, loads",
+    )
 
 
 def check_embedder() -> Check:
@@ -132,22 +158,36 @@ def check_tuning() -> Check:
     have = {m: importlib.util.find_spec(m) is not None for m in ("torch", "transformers", "peft")}
     missing = [m for m, ok in have.items() if not ok]
     if missing:
-        return Check("tuning", "WARN", f"missing {', '.join(missing)}: personas cannot be trained",
-                     "pipx install 'ragterm[tune]' (or pipx inject ragterm torch transformers peft)")
+        return Check(
+            "tuning",
+            "WARN",
+            f"missing {', '.join(missing)}: personas cannot be trained",
+            "pipx install 'ragterm[tune]' (or pipx inject ragterm torch transformers peft)",
+        )
     import torch
 
     cuda = torch.cuda.is_available()
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     unsloth = importlib.util.find_spec("unsloth") is not None
     device = "CUDA " + torch.cuda.get_device_name(0) if cuda else ("Apple MPS" if mps else "CPU")
-    detail = f"torch {torch.__version__} on {device}; PEFT ready; unsloth {'yes' if unsloth else 'no'}"
+    detail = (
+        f"torch {torch.__version__} on {device}; PEFT ready; unsloth {'yes' if unsloth else 'no'}"
+    )
     if cuda and not unsloth:
         return Check("tuning", "WARN", detail, "pipx inject ragterm unsloth  (faster GPU training)")
     return Check("tuning", "OK", detail)
 
 
-CHECKS: list[Callable[[], Check]] = [check_python, check_config, check_llama, check_sqlite,
-                                     check_database, check_chat_model, check_embedder, check_tuning]
+CHECKS: list[Callable[[], Check]] = [
+    check_python,
+    check_config,
+    check_llama,
+    check_sqlite,
+    check_database,
+    check_chat_model,
+    check_embedder,
+    check_tuning,
+]
 
 
 def run_checks() -> Iterator[Check]:
@@ -155,5 +195,9 @@ def run_checks() -> Iterator[Check]:
         try:
             yield fn()
         except Exception as exc:  # a check must never crash the report
-            yield Check(fn.__name__.removeprefix("check_"), "FAIL", f"{type(exc).__name__}: {exc}",
-                        "run `ragterm --debug doctor` and report it")
+            yield Check(
+                fn.__name__.removeprefix("check_"),
+                "FAIL",
+                f"{type(exc).__name__}: {exc}",
+                "run `ragterm --debug doctor` and report it",
+            )

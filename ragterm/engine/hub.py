@@ -35,20 +35,32 @@ def file_url(repo: str, filename: str, revision: str = "main") -> str:
 
 def _check_repo(repo: str, filename: str) -> None:
     if repo.count("/") != 1 or not all(repo.split("/")):
-        raise ModelError(f"invalid hub repository {repo!r}", hint="use OWNER/NAME, e.g. "
-                         "bartowski/Llama-3.2-1B-Instruct-GGUF")
+        raise ModelError(
+            f"invalid hub repository {repo!r}",
+            hint="use OWNER/NAME, e.g. bartowski/Llama-3.2-1B-Instruct-GGUF",
+        )
     if not filename.lower().endswith(".gguf"):
-        raise ModelError(f"{filename!r} is not a .gguf file",
-                         hint="ragterm runs GGUF files; pick one from the repository's file list")
+        raise ModelError(
+            f"{filename!r} is not a .gguf file",
+            hint="ragterm runs GGUF files; pick one from the repository's file list",
+        )
 
 
-def download(repo: str, filename: str, dest_dir: Path, *, revision: str = "main",
-             cancel: threading.Event | None = None) -> Iterator[DownloadProgress | Path]:
+def download(
+    repo: str,
+    filename: str,
+    dest_dir: Path,
+    *,
+    revision: str = "main",
+    cancel: threading.Event | None = None,
+) -> Iterator[DownloadProgress | Path]:
     """Yield progress while downloading, then the final path. Resumes a previous ``.part``."""
     _check_repo(repo, filename)
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise ModelError("downloads are disabled (HF_HUB_OFFLINE is set)",
-                         hint="unset HF_HUB_OFFLINE, or add a local file with `ragterm models add`")
+        raise ModelError(
+            "downloads are disabled (HF_HUB_OFFLINE is set)",
+            hint="unset HF_HUB_OFFLINE, or add a local file with `ragterm models add`",
+        )
     dest_dir.mkdir(parents=True, exist_ok=True)
     final = dest_dir / Path(filename).name
     if final.exists():
@@ -70,14 +82,20 @@ def download(repo: str, filename: str, dest_dir: Path, *, revision: str = "main"
             part.replace(final)
             yield final
             return
-        hint = {401: "the repository is gated or private: set HF_TOKEN",
-                403: "access denied: accept the model's license on the hub and set HF_TOKEN",
-                404: "check the repository and file name on the hub"}.get(exc.code, "try again later")
-        raise ModelError(f"download of {repo}/{filename} failed: HTTP {exc.code}", hint=hint) from exc
+        hint = {
+            401: "the repository is gated or private: set HF_TOKEN",
+            403: "access denied: accept the model's license on the hub and set HF_TOKEN",
+            404: "check the repository and file name on the hub",
+        }.get(exc.code, "try again later")
+        raise ModelError(
+            f"download of {repo}/{filename} failed: HTTP {exc.code}", hint=hint
+        ) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ModelError(f"cannot reach {endpoint()}: {reason}",
-                         hint="check the network connection (or HF_ENDPOINT)") from exc
+        raise ModelError(
+            f"cannot reach {endpoint()}: {reason}",
+            hint="check the network connection (or HF_ENDPOINT)",
+        ) from exc
     with resp:
         if resp.status == 206:
             start = have
@@ -99,10 +117,14 @@ def download(repo: str, filename: str, dest_dir: Path, *, revision: str = "main"
                     done += len(block)
                     yield DownloadProgress(done, total, resumed_from=start)
         except OSError as exc:
-            raise ModelError(f"cannot write {part}: {exc.strerror or exc}",
-                             hint="free some disk space, then run the same command to resume") from exc
+            raise ModelError(
+                f"cannot write {part}: {exc.strerror or exc}",
+                hint="free some disk space, then run the same command to resume",
+            ) from exc
     if total is not None and done < total:
-        raise ModelError(f"download of {filename} ended early ({done} of {total} bytes)",
-                         hint="run the same command again to resume")
+        raise ModelError(
+            f"download of {filename} ended early ({done} of {total} bytes)",
+            hint="run the same command again to resume",
+        )
     part.replace(final)
     yield final

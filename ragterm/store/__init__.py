@@ -1,1 +1,1 @@
-"""Storage: one SQLite database (WAL) with sqlite-vec, migrations, and a repository module per table family."""
+"""Storage: one SQLite database (WAL) with sqlite-vec, migrations, a repository per table family."""

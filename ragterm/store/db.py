@@ -47,8 +47,10 @@ def pick_sqlite(candidates: Sequence[ModuleType] | None = None) -> ModuleType:
         names = {"stdlib": "sqlite3", "sqlite3": "sqlite3", "sqlean": "sqlean"}
         want = names.get(forced)
         if want is None:
-            raise StorageError(f"RAGTERM_SQLITE={forced!r} is not a known SQLite build",
-                               hint="use 'stdlib' or 'sqlean', or unset it")
+            raise StorageError(
+                f"RAGTERM_SQLITE={forced!r} is not a known SQLite build",
+                hint="use 'stdlib' or 'sqlean', or unset it",
+            )
         mods = [m for m in mods if m.__name__ == want]
     for mod in mods:
         if can_load_extensions(mod):

@@ -28,7 +28,8 @@ def run_script(conn: Connection, script: str) -> None:
 
 def m001_init(conn: Connection) -> None:
     """Settings the database must remember, registered models, and chat history."""
-    run_script(conn,
+    run_script(
+        conn,
         """
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE models (
@@ -60,13 +61,14 @@ def m001_init(conn: Connection) -> None:
             created_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
         );
         CREATE INDEX messages_session ON messages(session_id, id);
-        """
+        """,
     )
 
 
 def m002_index(conn: Connection) -> None:
     """Collections of folders, their files and chunks, vectors keyed by content hash, and FTS5."""
-    run_script(conn,
+    run_script(
+        conn,
         """
         CREATE TABLE collections (
             id INTEGER PRIMARY KEY,
@@ -118,13 +120,14 @@ def m002_index(conn: Connection) -> None:
             INSERT INTO chunks_fts(chunks_fts, rowid, text, heading)
             VALUES ('delete', old.id, old.text, old.heading);
         END;
-        """
+        """,
     )
 
 
 def m003_personas(conn: Connection) -> None:
     """Trained persona adapters."""
-    run_script(conn,
+    run_script(
+        conn,
         """
         CREATE TABLE personas (
             name TEXT PRIMARY KEY,
@@ -137,7 +140,7 @@ def m003_personas(conn: Connection) -> None:
             status TEXT NOT NULL DEFAULT 'ready',
             created_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
         );
-        """
+        """,
     )
 
 

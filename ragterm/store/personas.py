@@ -26,7 +26,8 @@ def _row(r: Any) -> Persona:
     return Persona(
         name=r["name"], base_model=r["base_model"], base_fingerprint=r["base_fingerprint"],
         adapter_path=r["adapter_path"], system_prompt=r["system_prompt"],
-        data_summary=json.loads(r["data_summary"] or "{}"), metrics=json.loads(r["metrics"] or "{}"),
+        data_summary=json.loads(r["data_summary"] or "{}"),
+        metrics=json.loads(r["metrics"] or "{}"),
         status=r["status"], created_at=r["created_at"],
     )
 

@@ -45,8 +45,10 @@ def test_stdlib_is_preferred_when_it_can_load_extensions():
     assert db.pick_sqlite([capable, other]) is capable
 
 
-@pytest.mark.skipif(not db.can_load_extensions(sqlite3), reason="this Python's sqlite3 cannot "
-                    "load extensions (the sqlean fallback is tested instead)")
+@pytest.mark.skipif(
+    not db.can_load_extensions(sqlite3),
+    reason="this Python's sqlite3 cannot load extensions (the sqlean fallback is tested instead)",
+)
 def test_stdlib_connection_loads_vec(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGTERM_SQLITE", "stdlib")
     conn = db.connect(tmp_path / "s.db")

@@ -10,15 +10,26 @@ from ragterm.store.migrations import MIGRATIONS, migrate
 
 
 def tables(conn) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN "
-                                       "('table', 'view')")}
+    return {
+        r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
 
 
 def test_from_empty_reaches_latest(tmp_path):
     conn = db.connect(tmp_path / "a.db")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-    assert {"meta", "models", "sessions", "messages", "collections", "files", "chunks",
-            "vectors", "chunks_fts", "personas"} <= tables(conn)
+    assert {
+        "meta",
+        "models",
+        "sessions",
+        "messages",
+        "collections",
+        "files",
+        "chunks",
+        "vectors",
+        "chunks_fts",
+        "personas",
+    } <= tables(conn)
 
 
 @pytest.mark.parametrize("start", range(1, len(MIGRATIONS)))

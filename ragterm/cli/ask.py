@@ -1,14 +1,132 @@
-"""`ragterm ask` (placeholder until its issue lands)."""
+"""`ragterm ask`: one question, the answer streamed to stdout, sources after it."""
 
 from __future__ import annotations
 
+import json
+import queue
+import sys
+import threading
+from typing import Any
+
 import click
 
-from ragterm.errors import NotAvailable
+from ragterm.cli.common import err_console, load_config, open_db
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def ask(args: tuple[str, ...]) -> None:
-    """Not yet available."""
-    raise NotAvailable("`ragterm ask` is not yet available in this version")
+@click.command()
+@click.argument("question", nargs=-1, required=True)
+@click.option("--no-rag", is_flag=True, help="Do not search the indexed folders.")
+@click.option("--json", "as_json", is_flag=True, help="Print answer, sources, timings as JSON.")
+@click.option("--session", "session_id", type=int, help="Continue conversation ID.")
+@click.option("--model", help="Model name or GGUF path (default: chat.model).")
+@click.option("--persona", help="Answer as this persona ('off' for none).")
+@click.option("--system", help="System prompt for a new conversation.")
+@click.option("-k", "top_k", type=click.IntRange(1, 100), help="Retrieved chunks (rag.top_k).")
+@click.option("--temperature", type=click.FloatRange(0, 5))
+@click.option("--max-tokens", type=click.IntRange(1, 65536))
+@click.option("--seed", type=int)
+def ask(
+    question: tuple[str, ...],
+    no_rag: bool,
+    as_json: bool,
+    session_id: int | None,
+    model: str | None,
+    persona: str | None,
+    system: str | None,
+    top_k: int | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    seed: int | None,
+) -> None:
+    """Answer QUESTION ('-' reads it from stdin), citing indexed files it used."""
+    from ragterm.engine.chat import make_retriever, open_conversation
+    from ragterm.engine.events import Done, Token, Trimmed
+    from ragterm.errors import GenerationError
+
+    text = " ".join(question)
+    if text.strip() == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        raise GenerationError("the question is empty", hint='ragterm ask "your question"')
+    cfg = load_config()
+    conn = open_db()
+    conv = open_conversation(
+        cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
+    )
+    retrieve = None if no_rag else make_retriever(conn, cfg)
+    cancel = threading.Event()
+    events: queue.Queue[Any] = queue.Queue()
+
+    def work() -> None:
+        try:
+            for ev in conv.send(
+                text,
+                cancel=cancel,
+                retrieve=retrieve,
+                rag=not no_rag,
+                k=top_k,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+            ):
+                events.put(ev)
+        except BaseException as exc:  # hand errors to the main thread
+            events.put(exc)
+        events.put(None)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    done: Done | None = None
+    try:
+        while True:
+            try:
+                ev = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if ev is None:
+                break
+            if isinstance(ev, BaseException):
+                raise ev
+            if isinstance(ev, Token) and not as_json:
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+            elif isinstance(ev, Trimmed):
+                err_console.print(f"[dim]note: {ev.message}[/]")
+            elif isinstance(ev, Done):
+                done = ev
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+        while not events.empty():
+            ev = events.get()
+            if isinstance(ev, Done):
+                done = ev
+    conv.backend.close()
+    if done is None:
+        return
+    if done.status == "error":
+        raise GenerationError(done.error or "generation failed")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "answer": done.content,
+                    "status": done.status,
+                    "session_id": done.session_id,
+                    "sources": [h.to_dict() for h in done.sources],
+                    "timings": done.timings,
+                    "tokens": {"prompt": done.prompt_tokens, "completion": done.completion_tokens},
+                },
+                indent=2,
+            )
+        )
+        return
+    sys.stdout.write("\n")
+    if done.status == "cancelled":
+        err_console.print("[yellow](cancelled — the partial answer was saved)[/]")
+    for i, h in enumerate(done.sources, 1):
+        click.echo(f"[{i}] {h.citation()}")
+    err_console.print(
+        f"[dim]session {done.session_id} · {done.completion_tokens} tokens · "
+        f"{done.timings.get('tokens_per_s', 0):.1f} tok/s[/]"
+    )

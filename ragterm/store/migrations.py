@@ -53,6 +53,7 @@ def m001_init(conn: Connection) -> None:
             session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
             role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
             content TEXT NOT NULL,
+            sent TEXT,                            -- the turn as the model saw it (with context)
             status TEXT NOT NULL DEFAULT 'ok',   -- ok | cancelled | error
             prompt_tokens INTEGER,
             completion_tokens INTEGER,

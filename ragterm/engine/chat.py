@@ -1,0 +1,295 @@
+"""A conversation: history from SQLite + retrieval + prompt budget + streaming + persistence.
+
+``Conversation.send`` is an iterator of events (Retrieved, Trimmed, Token, Done); the CLI prints
+them and the TUI turns them into messages. Nothing is written until the answer ends, and then the
+question and the answer are written together in one transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
+from ragterm.engine.llm import Backend, Message, SamplingParams
+from ragterm.engine.prompt import Budget, Plan, plan
+from ragterm.errors import RagtermError
+from ragterm.store import chats
+from ragterm.store.db import Connection, storage_error, transaction
+
+Retrieve = Callable[[str, int], list[Hit]]
+Event = Retrieved | Trimmed | Token | Done
+
+
+class Conversation:
+    def __init__(
+        self,
+        backend: Backend,
+        conn: Connection,
+        cfg: Any,
+        *,
+        session_id: int | None = None,
+        system_prompt: str | None = None,
+        persona: Any = None,
+        model_name: str = "",
+    ) -> None:
+        self.backend = backend
+        self.conn = conn
+        self.cfg = cfg
+        self.persona = persona
+        self.model_name = model_name or backend.name
+        self.session_id = session_id
+        stored_system = None
+        if session_id is not None:
+            session = chats.get_session(conn, session_id)
+            stored_system = session.system_prompt
+        self.system_prompt = (
+            system_prompt
+            if system_prompt is not None
+            else stored_system
+            if stored_system is not None
+            else (
+                persona.system_prompt
+                if persona is not None and persona.system_prompt
+                else cfg["chat.system_prompt"]
+            )
+        )
+
+    # -- history -------------------------------------------------------------------------------
+
+    def history(self) -> list[Message]:
+        """Past turns exactly as the model saw them (failed answers are not part of it)."""
+        if self.session_id is None:
+            return []
+        return [
+            {"role": m.role, "content": m.as_sent}
+            for m in chats.messages(self.conn, self.session_id)
+            if m.status != "error"
+        ]
+
+    def _hits(
+        self,
+        text: str,
+        *,
+        hits: list[Hit] | None,
+        retrieve: Retrieve | None,
+        rag: bool | None,
+        k: int | None,
+        pinned: Iterable[Hit],
+        excluded: Iterable[int],
+    ) -> list[Hit]:
+        pinned = list(pinned)
+        if hits is None:
+            use = self.cfg["rag.enabled"] if rag is None else rag
+            hits = retrieve(text, k or self.cfg["rag.top_k"]) if (use and retrieve) else []
+        skip = set(excluded) | {h.chunk_id for h in pinned}
+        return pinned + [h for h in hits if h.chunk_id not in skip]
+
+    def budget_preview(
+        self, text: str, *, hits: list[Hit] | None = None, max_tokens: int | None = None
+    ) -> Budget:
+        """What the next turn would spend, without sending it (for the context meter)."""
+        return self._plan(text or " ", hits or [], max_tokens).budget
+
+    def _plan(self, text: str, hits: list[Hit], max_tokens: int | None) -> Plan:
+        return plan(
+            self.backend,
+            self.system_prompt,
+            self.history(),
+            text,
+            hits,
+            max_tokens or self.cfg["chat.max_tokens"],
+            context_share=self.cfg["rag.context_share"],
+        )
+
+    # -- a turn --------------------------------------------------------------------------------
+
+    def send(
+        self,
+        text: str,
+        *,
+        cancel: threading.Event | None = None,
+        retrieve: Retrieve | None = None,
+        hits: list[Hit] | None = None,
+        rag: bool | None = None,
+        k: int | None = None,
+        pinned: Iterable[Hit] = (),
+        excluded: Iterable[int] = (),
+        **sampling: Any,
+    ) -> Iterator[Event]:
+        text = text.strip()
+        found = self._hits(
+            text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
+        )
+        params = SamplingParams.from_config(self.cfg, **sampling)
+        p = self._plan(text, found, params.max_tokens)
+        params.max_tokens = p.max_tokens
+        yield Retrieved(p.hits)
+        if p.budget.dropped_turns or p.budget.dropped_chunks:
+            parts = []
+            if p.budget.dropped_turns:
+                parts.append(f"{p.budget.dropped_turns} oldest exchange(s)")
+            if p.budget.dropped_chunks:
+                parts.append(f"{p.budget.dropped_chunks} lower-ranked excerpt(s)")
+            yield Trimmed(
+                p.budget.dropped_turns,
+                p.budget.dropped_chunks,
+                "left out to fit the context window: " + " and ".join(parts),
+            )
+        pieces: list[str] = []
+        status, error = "ok", None
+        try:
+            for piece in self.backend.stream(p.messages, params, cancel):
+                pieces.append(piece)
+                yield Token(piece)
+                if cancel is not None and cancel.is_set():
+                    break
+        except RagtermError as exc:
+            status, error = "error", exc.message
+        except KeyboardInterrupt:
+            status = "cancelled"
+        if status == "ok" and cancel is not None and cancel.is_set():
+            status = "cancelled"
+        answer = "".join(pieces)
+        stats = self.backend.last_stats()
+        done = Done(
+            content=answer,
+            status=status,
+            prompt_tokens=int(stats.get("prompt_tokens", 0)),
+            completion_tokens=int(stats.get("completion_tokens", 0)),
+            timings={k: v for k, v in stats.items() if k.endswith(("_s", "per_s"))},
+            sources=p.hits,
+            error=error,
+        )
+        if status != "error":
+            self._save(text, p, done)
+        done.session_id = self.session_id
+        yield done
+
+    def _save(self, question: str, p: Plan, done: Done) -> None:
+        try:
+            self._write(question, p, done)
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] in ("sqlite3", "sqlean"):
+                raise storage_error(exc, "history") from exc
+            raise
+
+    def _write(self, question: str, p: Plan, done: Done) -> None:
+        sources = [h.to_dict() for h in p.hits]
+        with transaction(self.conn):
+            if self.session_id is None:
+                self.session_id = chats.create_session(
+                    self.conn,
+                    title=question.splitlines()[0][:60],
+                    model=self.model_name,
+                    persona=getattr(self.persona, "name", None),
+                    system_prompt=self.system_prompt,
+                )
+            chats.add_message(
+                self.conn,
+                self.session_id,
+                "user",
+                question,
+                sent=p.user_sent if p.user_sent != question else None,
+                prompt_tokens=done.prompt_tokens,
+                sources=sources,
+            )
+            done.message_id = chats.add_message(
+                self.conn,
+                self.session_id,
+                "assistant",
+                done.content,
+                status=done.status,
+                prompt_tokens=done.prompt_tokens,
+                completion_tokens=done.completion_tokens,
+                timings=done.timings,
+                sources=sources,
+            )
+            chats.update_session(self.conn, self.session_id, model=self.model_name)
+
+    def regenerate(self, **kwargs: Any) -> Iterator[Event]:
+        """Answer the last question again (the previous answer is replaced)."""
+        if self.session_id is None:
+            raise RagtermError("nothing to regenerate yet", hint="ask something first")
+        msgs = chats.messages(self.conn, self.session_id)
+        last_user = next((m for m in reversed(msgs) if m.role == "user"), None)
+        if last_user is None:
+            raise RagtermError("nothing to regenerate yet", hint="ask something first")
+        with transaction(self.conn):
+            chats.delete_messages_from(self.conn, self.session_id, last_user.id)
+        return self.send(last_user.content, **kwargs)
+
+
+def load_persona(conn: Connection, name: str, model_path: Any) -> Any:
+    """The stored persona ``name``, refused if it was trained on another base model."""
+    from ragterm.engine.models import fingerprint
+    from ragterm.store import personas
+
+    p = personas.get(conn, name)
+    if p is None:
+        known = ", ".join(x.name for x in personas.list_all(conn)) or "none yet"
+        raise RagtermError(
+            f"unknown persona {name!r} (known: {known})",
+            hint="train one with `ragterm persona tune NAME --data FILE`",
+        )
+    if model_path is not None and fingerprint(model_path) != p.base_fingerprint:
+        raise RagtermError(
+            f"persona {name!r} was trained for base model {p.base_model!r}, not this model",
+            hint=f"use --model {p.base_model}, or train the persona again on this model",
+        )
+    return p
+
+
+def make_retriever(conn: Connection, cfg: Any) -> Retrieve | None:
+    """A retrieval callable over the index, or None when nothing is indexed (or no index code)."""
+    try:
+        from ragterm.engine import retrieval
+    except ImportError:
+        return None
+    if not retrieval.has_index(conn):
+        return None
+    retriever = retrieval.Retriever(conn, cfg=cfg)
+    threshold = cfg["rag.threshold"]
+
+    def retrieve(query: str, k: int) -> list[Hit]:
+        return retriever.search(query, k=k, threshold=threshold or None)
+
+    return retrieve
+
+
+def open_conversation(
+    cfg: Any,
+    conn: Connection,
+    *,
+    model: str | None = None,
+    persona: str | None = None,
+    session_id: int | None = None,
+    system_prompt: str | None = None,
+) -> Conversation:
+    """Load the model (with the persona's adapter) and open or continue a conversation."""
+    from ragterm.engine.llm import open_backend
+    from ragterm.engine.models import resolve_path
+
+    persona_name = persona if persona is not None else (cfg["chat.persona"] or None)
+    if session_id is not None:
+        s = chats.get_session(conn, session_id)
+        model = model or s.model or None
+        persona_name = persona if persona is not None else s.persona
+    model_name = model or cfg["chat.model"]
+    p = None
+    if persona_name and persona_name != "off":
+        path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
+        p = load_persona(conn, persona_name, path)
+    backend = open_backend(
+        cfg, model=model_name, conn=conn, lora_path=p.adapter_path if p is not None else None
+    )
+    return Conversation(
+        backend,
+        conn,
+        cfg,
+        session_id=session_id,
+        system_prompt=system_prompt,
+        persona=p,
+        model_name=model_name,
+    )

@@ -1,0 +1,416 @@
+"""The loaded chat model: render a conversation with the model's own template, count its tokens,
+and stream an answer. Backends (local llama.cpp, a remote OpenAI-compatible server) share one
+Protocol so the chat logic above never cares which one answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+from ragterm.errors import GenerationError, ModelError
+
+Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@dataclass
+class SamplingParams:
+    """Sampling settings for one answer; defaults come from the ``chat.*`` config keys."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = -1
+    stop: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, cfg: Any, **overrides: Any) -> SamplingParams:
+        values = {f.name: cfg[f"chat.{f.name}"] for f in fields(cls)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process: llama.cpp is slower on hyper-threads."""
+    try:
+        avail = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        avail = os.cpu_count() or 1
+    try:
+        siblings: set[str] = set()
+        for cpu in Path("/sys/devices/system/cpu").glob("cpu[0-9]*"):
+            f = cpu / "topology" / "thread_siblings_list"
+            if f.exists():
+                siblings.add(f.read_text().strip())
+        if siblings:
+            return max(1, min(avail, len(siblings)))
+    except OSError:
+        pass
+    return max(1, avail)
+
+
+class Backend(Protocol):
+    """What the chat needs from a model."""
+
+    name: str
+    n_ctx: int
+
+    def count_tokens(self, messages: list[Message]) -> int: ...
+
+    def stream(
+        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+    ) -> Iterator[str]: ...
+
+    def last_stats(self) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalLlama:
+    """A GGUF model in llama.cpp (optionally with a LoRA adapter).
+
+    Prompts are rendered by us and passed as token lists, so counts are exact and llama-cpp-python's
+    prefix matching reuses the KV cache of the previous turn.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        name: str = "",
+        n_ctx: int = 8192,
+        threads: int = 0,
+        gpu_layers: int = -1,
+        lora_path: str | None = None,
+        lora_scale: float = 1.0,
+    ) -> None:
+        from ragterm.engine.models import read_gguf
+
+        info = read_gguf(path)
+        try:
+            import llama_cpp
+        except ImportError as exc:  # pragma: no cover
+            raise ModelError(
+                "llama-cpp-python is not installed", hint="pipx reinstall ragterm"
+            ) from exc
+        self.path = Path(path)
+        self.name = name or info.name
+        self.info = info
+        ctx = min(n_ctx, info.context_length) if info.context_length else n_ctx
+        offload = gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
+        if lora_path and not Path(lora_path).is_file():
+            raise ModelError(
+                f"adapter file missing: {lora_path}",
+                hint="train the persona again or remove it (ragterm persona rm)",
+            )
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=ctx,
+                n_threads=threads or physical_cores(),
+                n_gpu_layers=offload,
+                lora_path=lora_path,
+                lora_scale=lora_scale,
+                verbose=False,
+                n_batch=min(512, ctx),
+            )
+        except Exception as exc:
+            raise ModelError(
+                f"llama.cpp cannot load {path}: {exc}",
+                hint="the file may be damaged or need a newer llama.cpp; try "
+                "another model (ragterm models list)",
+            ) from exc
+        self.n_ctx = self.llm.n_ctx()
+        self.lora_path = lora_path
+        self._template = self._make_formatter(info.chat_template or CHATML)
+        self._system_ok = self._supports_system()
+        self._stats: dict[str, float] = {}
+        self._bos_text = self._token_text(self.llm.token_bos())
+        self._lock = threading.Lock()
+
+    # -- prompts ---------------------------------------------------------------------------------
+
+    def _token_text(self, tok: int) -> str:
+        if tok < 0:
+            return ""
+        return self.llm.detokenize([tok], special=True).decode("utf-8", "ignore")
+
+    def _make_formatter(self, template: str) -> Any:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        return Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self.llm.token_bos()),
+        )
+
+    def _supports_system(self) -> bool:
+        try:
+            out = self._template(
+                messages=[
+                    {"role": "system", "content": "SYS-PROBE"},
+                    {"role": "user", "content": "hi"},
+                ]
+            ).prompt
+        except Exception:
+            return False
+        return "SYS-PROBE" in out
+
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text for ``messages`` in the model's own chat template."""
+        msgs = [dict(m) for m in messages]
+        if not self._system_ok and msgs and msgs[0]["role"] == "system":
+            system = msgs.pop(0)["content"]
+            if msgs and msgs[0]["role"] == "user":  # Gemma-style: fold into the first user turn
+                msgs[0]["content"] = f"{system}\n\n{msgs[0]['content']}"
+            else:
+                msgs.insert(0, {"role": "user", "content": system})
+        try:
+            return str(self._template(messages=msgs).prompt)
+        except Exception as exc:
+            raise GenerationError(
+                f"the chat template of {self.name} failed: {exc}",
+                hint="use another model or report the template",
+            ) from exc
+
+    def tokens(self, messages: list[Message]) -> list[int]:
+        prompt = self.render(messages)
+        add_bos = bool(self.llm._model.add_bos_token()) and not (
+            self._bos_text and prompt.startswith(self._bos_text)
+        )
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self.tokens(messages))
+
+    def count_text(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def stream(
+        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        tokens = self.tokens(messages)
+        room = self.n_ctx - len(tokens)
+        if room <= 0:
+            raise GenerationError(
+                f"the prompt ({len(tokens)} tokens) does not fit the {self.n_ctx}-token context"
+            )
+        max_tokens = max(1, min(params.max_tokens, room))
+        cached_before = self._common_prefix(tokens)
+        t0 = time.perf_counter()
+        first = None
+        n = 0
+        with self._lock:
+            it = self.llm.create_completion(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                top_k=params.top_k,
+                min_p=params.min_p,
+                repeat_penalty=params.repeat_penalty,
+                seed=None if params.seed < 0 else params.seed,
+                stop=list(params.stop) or None,
+                stream=True,
+            )
+            try:
+                for chunk in it:
+                    text = chunk["choices"][0]["text"]
+                    if first is None:
+                        first = time.perf_counter()
+                    if text:
+                        n += 1
+                        yield text
+                    if cancel is not None and cancel.is_set():
+                        break
+            finally:
+                close = getattr(it, "close", None)
+                if close:
+                    close()
+        end = time.perf_counter()
+        gen_s = end - (first or end)
+        self._stats = {
+            "prompt_tokens": float(len(tokens)),
+            "cached_tokens": float(cached_before),
+            "completion_tokens": float(n),
+            "ttft_s": (first or end) - t0,
+            "total_s": end - t0,
+            "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
+        }
+
+    def _common_prefix(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self.llm._input_ids[: self.llm.n_tokens], tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def last_stats(self) -> dict[str, float]:
+        return dict(self._stats)
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.close()
+            self.llm = None  # type: ignore[assignment]
+
+
+class RemoteOpenAI:
+    """Any OpenAI-compatible server (llama-server, Ollama, vLLM) behind the same interface.
+
+    Token counts are estimated (about 4 characters a token): the server owns the tokenizer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str = "",
+        api_key: str = "",
+        timeout: float = 120.0,
+        n_ctx: int = 8192,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ModelError(
+                f"invalid remote.url {url!r}",
+                hint="set it to http://HOST:PORT/v1 (ragterm config set remote.url …)",
+            )
+        self.url = url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.n_ctx = n_ctx
+        self.name = model or self.url
+        self._stats: dict[str, float] = {}
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return sum(len(m["content"]) // 4 + 4 for m in messages) + 2
+
+    def count_text(self, text: str) -> int:
+        return len(text) // 4 + 1
+
+    def stream(
+        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+    ) -> Iterator[str]:
+        import urllib.error
+        import urllib.request
+
+        body: dict[str, Any] = {
+            "model": self.model or "default",
+            "messages": messages,
+            "stream": True,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+        }
+        if params.seed >= 0:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = params.stop
+        req = urllib.request.Request(
+            f"{self.url}/chat/completions",
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+            },
+        )
+        t0 = time.perf_counter()
+        first = None
+        n = 0
+        try:
+            resp = urllib.request.urlopen(req, timeout=self.timeout)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:200]
+            raise GenerationError(
+                f"the server at {self.url} answered HTTP {exc.code}: {detail}",
+                hint="check remote.model and the server's log",
+            ) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise GenerationError(
+                f"cannot reach the server at {self.url}: {getattr(exc, 'reason', exc)}",
+                hint="start the server, or set chat.backend to local",
+            ) from exc
+        with resp:
+            for raw in resp:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
+                except (ValueError, KeyError, IndexError):
+                    continue
+                if delta:
+                    n += 1
+                    first = first or time.perf_counter()
+                    yield delta
+                if cancel is not None and cancel.is_set():
+                    break
+        end = time.perf_counter()
+        gen_s = end - (first or end)
+        self._stats = {
+            "prompt_tokens": float(self.count_tokens(messages)),
+            "completion_tokens": float(n),
+            "ttft_s": (first or end) - t0,
+            "total_s": end - t0,
+            "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
+        }
+
+    def last_stats(self) -> dict[str, float]:
+        return dict(self._stats)
+
+    def close(self) -> None:
+        pass
+
+
+def open_backend(
+    cfg: Any, *, model: str | None = None, lora_path: str | None = None, conn: Any = None
+) -> LocalLlama | RemoteOpenAI:
+    """The backend the config asks for (``chat.backend``), with model ``model`` or the default."""
+    if cfg["chat.backend"] == "remote":
+        url = cfg["remote.url"]
+        if not url:
+            raise ModelError(
+                "chat.backend is 'remote' but remote.url is not set",
+                hint="ragterm config set remote.url http://localhost:8080/v1",
+            )
+        return RemoteOpenAI(
+            url,
+            model=model or cfg["remote.model"],
+            api_key=cfg["remote.api_key"],
+            timeout=cfg["remote.timeout"],
+            n_ctx=cfg["chat.context_length"],
+        )
+    from ragterm.engine.models import resolve_path
+
+    name = model or cfg["chat.model"]
+    path = resolve_path(name, conn)
+    return LocalLlama(
+        path,
+        name=name,
+        n_ctx=cfg["chat.context_length"],
+        threads=cfg["chat.threads"],
+        gpu_layers=cfg["chat.gpu_layers"],
+        lora_path=lora_path,
+    )

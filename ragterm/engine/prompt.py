@@ -1,0 +1,160 @@
+"""Fit a turn into the context window.
+
+Order of sacrifice when space runs out: the oldest history turns, then the lowest-ranked retrieved
+chunks; the answer keeps its reserved tokens. Retrieved context goes inside the newest user turn, so
+every earlier turn renders byte-identically and llama.cpp reuses its KV cache for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ragterm.engine.events import Hit
+from ragterm.errors import GenerationError
+
+Message = dict[str, str]
+MIN_ANSWER_TOKENS = 32
+
+
+class Counter(Protocol):
+    n_ctx: int
+
+    def count_tokens(self, messages: list[Message]) -> int: ...
+
+    def count_text(self, text: str) -> int: ...
+
+
+@dataclass
+class Budget:
+    """Where the context window goes; the TUI's context meter shows it before sending."""
+
+    n_ctx: int
+    system: int = 0  # system prompt + persona
+    retrieved: int = 0
+    history: int = 0
+    question: int = 0
+    reserved: int = 0  # tokens kept free for the answer
+    dropped_turns: int = 0
+    dropped_chunks: int = 0
+    next_drop: str = ""  # what goes first if the next turn needs room
+
+    @property
+    def used(self) -> int:
+        return self.system + self.retrieved + self.history + self.question
+
+    @property
+    def free(self) -> int:
+        return self.n_ctx - self.used - self.reserved
+
+
+@dataclass
+class Plan:
+    messages: list[Message]
+    user_sent: str  # the newest user turn as the model sees it
+    hits: list[Hit]
+    budget: Budget
+    max_tokens: int
+    history_kept: int = 0  # messages of history kept (from the end)
+    notes: list[str] = field(default_factory=list)
+
+
+def format_context(hits: list[Hit]) -> str:
+    parts = []
+    for i, h in enumerate(hits, 1):
+        head = f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
+        parts.append(f"{head}\n{h.text.strip()}")
+    return "\n\n".join(parts)
+
+
+def user_turn(question: str, hits: list[Hit]) -> str:
+    """The user turn with its retrieved context, numbered so the answer can cite [n]."""
+    if not hits:
+        return question
+    return (
+        "Use these excerpts from my files if they help, and cite them by number.\n\n"
+        f"{format_context(hits)}\n\nQuestion: {question}"
+    )
+
+
+def plan(
+    counter: Counter,
+    system: str,
+    history: list[Message],
+    question: str,
+    hits: list[Hit],
+    max_tokens: int,
+    *,
+    context_share: float = 0.5,
+) -> Plan:
+    """Choose what goes into the prompt so that prompt + answer always fit ``n_ctx``."""
+    if not question.strip():
+        raise GenerationError("the question is empty", hint="type something to ask")
+    n_ctx = counter.n_ctx
+    sys_msgs = [{"role": "system", "content": system}] if system else []
+    base = counter.count_tokens(sys_msgs) if sys_msgs else 0
+    alone = counter.count_tokens([*sys_msgs, {"role": "user", "content": question}])
+    if alone + MIN_ANSWER_TOKENS > n_ctx:
+        raise GenerationError(
+            f"the question is too long: {alone - base} tokens, the context window holds "
+            f"{n_ctx} (with the system prompt and room for an answer)",
+            hint="shorten it, or use a model with a longer context (chat.context_length)",
+        )
+    reserve = min(max_tokens, max(MIN_ANSWER_TOKENS, n_ctx - alone))
+
+    hits = list(hits)
+    for h in hits:
+        h.n_tokens = counter.count_text(h.text) + 12
+    dropped_chunks = 0
+    cap = int(n_ctx * context_share)
+    while hits and sum(h.n_tokens for h in hits) > cap:
+        hits.pop()
+        dropped_chunks += 1
+
+    hist = list(history)
+    dropped_turns = 0
+
+    def total(hs: list[Hit], hi: list[Message]) -> int:
+        return counter.count_tokens(
+            [*sys_msgs, *hi, {"role": "user", "content": user_turn(question, hs)}]
+        )
+
+    size = total(hits, hist)
+    while size + reserve > n_ctx and hist:
+        # drop the oldest exchange (user + its answer) together
+        cut = 2 if len(hist) >= 2 and hist[1]["role"] == "assistant" else 1
+        hist = hist[cut:]
+        dropped_turns += 1
+        size = total(hits, hist)
+    while size + reserve > n_ctx and hits:
+        hits.pop()
+        dropped_chunks += 1
+        size = total(hits, hist)
+    if size + MIN_ANSWER_TOKENS > n_ctx:  # pragma: no cover - guarded by `alone` above
+        raise GenerationError("the prompt does not fit the context window")
+    answer = max(1, min(max_tokens, n_ctx - size))
+
+    with_hist = total([], hist) if hist else alone
+    retrieved = size - with_hist if hits else 0
+    budget = Budget(
+        n_ctx=n_ctx,
+        system=base,
+        retrieved=retrieved,
+        history=with_hist - alone,
+        question=alone - base,
+        reserved=answer,
+        dropped_turns=dropped_turns,
+        dropped_chunks=dropped_chunks,
+        next_drop=(
+            "the oldest exchange" if hist else ("the lowest-ranked excerpt" if hits else "nothing")
+        ),
+    )
+    sent = user_turn(question, hits)
+    return Plan(
+        messages=[*sys_msgs, *hist, {"role": "user", "content": sent}],
+        user_sent=sent,
+        hits=hits,
+        budget=budget,
+        max_tokens=answer,
+        history_kept=len(hist),
+    )

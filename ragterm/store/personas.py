@@ -24,11 +24,15 @@ class Persona:
 
 def _row(r: Any) -> Persona:
     return Persona(
-        name=r["name"], base_model=r["base_model"], base_fingerprint=r["base_fingerprint"],
-        adapter_path=r["adapter_path"], system_prompt=r["system_prompt"],
+        name=r["name"],
+        base_model=r["base_model"],
+        base_fingerprint=r["base_fingerprint"],
+        adapter_path=r["adapter_path"],
+        system_prompt=r["system_prompt"],
         data_summary=json.loads(r["data_summary"] or "{}"),
         metrics=json.loads(r["metrics"] or "{}"),
-        status=r["status"], created_at=r["created_at"],
+        status=r["status"],
+        created_at=r["created_at"],
     )
 
 
@@ -48,8 +52,16 @@ def save(conn: Connection, p: Persona) -> None:
         "base_model=excluded.base_model, base_fingerprint=excluded.base_fingerprint, "
         "adapter_path=excluded.adapter_path, system_prompt=excluded.system_prompt, "
         "data_summary=excluded.data_summary, metrics=excluded.metrics, status=excluded.status",
-        (p.name, p.base_model, p.base_fingerprint, p.adapter_path, p.system_prompt,
-         json.dumps(p.data_summary), json.dumps(p.metrics), p.status),
+        (
+            p.name,
+            p.base_model,
+            p.base_fingerprint,
+            p.adapter_path,
+            p.system_prompt,
+            json.dumps(p.data_summary),
+            json.dumps(p.metrics),
+            p.status,
+        ),
     )
 
 

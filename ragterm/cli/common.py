@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ragterm.errors import Cancelled, RagtermError
 
@@ -17,9 +18,9 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def print_error(exc: RagtermError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
     if exc.hint:
-        err_console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+        err_console.print(f"[dim]hint:[/] {escape(exc.hint)}", soft_wrap=True)
 
 
 def run_main(group: click.Group, argv: list[str] | None = None) -> int:
@@ -54,7 +55,7 @@ def run_main(group: click.Group, argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line unless debugging
         if debug:
             raise
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
+        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         err_console.print("[dim]hint:[/] run again with --debug and report the traceback")
         return 2
     return 0

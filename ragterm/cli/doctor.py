@@ -12,17 +12,19 @@ STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 @click.command()
 def doctor() -> None:
     """Check Python, llama.cpp, SQLite + sqlite-vec, models, database and tuning backends."""
+    from rich.markup import escape
+
     from ragterm.engine.doctor import run_checks
 
     failed = 0
     for check in run_checks():
         style = STYLE[check.status]
         console.print(
-            f"[{style}]{check.status:<4}[/] [bold]{check.name:<16}[/] {check.detail}",
+            f"[{style}]{check.status:<4}[/] [bold]{check.name:<16}[/] {escape(check.detail)}",
             soft_wrap=True,
         )
         if check.fix:
-            console.print(f"{'':<22}[dim]fix:[/] {check.fix}", soft_wrap=True)
+            console.print(f"{'':<22}[dim]fix:[/] {escape(check.fix)}", soft_wrap=True)
         failed += check.status == "FAIL"
     if failed:
         raise click.exceptions.Exit(1)

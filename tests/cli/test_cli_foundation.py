@@ -134,3 +134,10 @@ def test_doctor_all_ok(ragterm_cli):
     ):
         assert name in r.stdout
     assert "FAIL" not in r.stdout
+
+
+def test_error_text_with_brackets_is_shown_verbatim(ragterm_cli, tmp_path):
+    odd = tmp_path / "[draft] notes.gguf"
+    odd.write_text("x")
+    r = ragterm_cli("models", "add", str(odd))
+    assert "[draft] notes.gguf" in r.stderr

@@ -1,0 +1,188 @@
+"""The chat engine with the real bundled model in llama.cpp."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ragterm import config
+from ragterm.engine.chat import Conversation
+from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
+from ragterm.engine.llm import LocalLlama, SamplingParams
+from ragterm.errors import GenerationError
+from ragterm.store import chats
+from ragterm.store.db import connect
+
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{{ '<start_of_turn>' + message['role'] + '\n' + "
+    "message['content'] + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def model(bundled_gguf_path):
+    m = LocalLlama(bundled_gguf_path, n_ctx=1024, threads=2)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def bundled_gguf_path():
+    from ragterm.engine.models import bundled_chat_path
+
+    return bundled_chat_path()
+
+
+@pytest.fixture
+def cfg(monkeypatch):
+    monkeypatch.setenv("RAGTERM_CHAT__TEMPERATURE", "0")
+    monkeypatch.setenv("RAGTERM_CHAT__MAX_TOKENS", "24")
+    monkeypatch.setenv("RAGTERM_CHAT__SEED", "1")
+    return config.load()
+
+
+def run(conv, text, **kw):
+    events = list(conv.send(text, **kw))
+    return events, events[-1]
+
+
+def test_answer_streams_and_is_saved(model, cfg):
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    events, done = run(conv, "What is the capital of France?")
+    tokens = [e for e in events if isinstance(e, Token)]
+    assert len(tokens) > 3 and isinstance(done, Done) and done.status == "ok"
+    assert "".join(t.text for t in tokens) == done.content
+    msgs = chats.messages(conn, conv.session_id)
+    assert [(m.role, m.status) for m in msgs] == [("user", "ok"), ("assistant", "ok")]
+    assert msgs[1].content == done.content and msgs[1].completion_tokens == len(tokens)
+    assert chats.get_session(conn, conv.session_id).title == "What is the capital of France?"
+
+
+def test_second_turn_reuses_the_kv_cache(model, cfg):
+    conv = Conversation(model, connect(), cfg)
+    run(conv, "Name three colours.")
+    first_prompt = model.last_stats()["prompt_tokens"]
+    run(conv, "Which of them is the warmest?")
+    stats = model.last_stats()
+    # the whole first turn (its prompt, at least) was already in the cache
+    assert stats["cached_tokens"] >= first_prompt - 1
+    assert stats["prompt_tokens"] > first_prompt
+
+
+def test_retrieved_context_goes_in_the_newest_user_turn(model, cfg):
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    hit = Hit(
+        chunk_id=7,
+        text="The office wifi password is tangerine-42.",
+        path="/n/wifi.md",
+        rel_path="wifi.md",
+        collection="notes",
+        start_line=3,
+        end_line=3,
+    )
+    events, done = run(conv, "What is the wifi password?", hits=[hit])
+    assert isinstance(events[0], Retrieved) and events[0].hits == [hit]
+    assert done.sources == [hit]
+    user = chats.messages(conn, conv.session_id)[0]
+    assert user.content == "What is the wifi password?"
+    assert "[1] wifi.md:3-3" in user.as_sent and "tangerine-42" in user.as_sent
+    assert user.sources[0]["citation"] == "wifi.md:3-3"
+    # the system prompt did not change: the next turn's prefix is identical
+    history = conv.history()
+    assert history[0]["content"] == user.as_sent
+
+
+def test_long_conversations_are_trimmed_never_overflow(model, cfg):
+    cfg = cfg.with_overrides(**{"chat.max_tokens": 64})
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    long = "Tell me about the history of bread. " * 12
+    trimmed = []
+    for _ in range(8):
+        events, done = run(conv, long)
+        assert done.status == "ok"
+        trimmed += [e for e in events if isinstance(e, Trimmed)]
+        assert model.last_stats()["prompt_tokens"] + done.completion_tokens <= model.n_ctx
+    assert trimmed and trimmed[-1].dropped_turns >= 1
+    assert "oldest" in trimmed[-1].message
+    # history itself is intact in the database
+    assert len(chats.messages(conn, conv.session_id)) == 16
+
+
+def test_budget_preview_accounts_for_everything(model, cfg):
+    conv = Conversation(model, connect(), cfg)
+    run(conv, "Hello there")
+    b = conv.budget_preview("and now?")
+    assert b.system > 0 and b.history > 0 and b.question > 0
+    assert b.used + b.reserved <= b.n_ctx
+    assert b.next_drop == "the oldest exchange"
+
+
+def test_question_longer_than_the_context_is_refused(model, cfg):
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    with pytest.raises(GenerationError, match="too long"):
+        run(conv, "word " * 3000)
+    assert chats.list_sessions(conn) == []
+    with pytest.raises(GenerationError, match="empty"):
+        run(conv, "   ")
+
+
+def test_cancel_keeps_the_partial_answer(model, cfg):
+    conn = connect()
+    conv = Conversation(model, conn, cfg.with_overrides(**{"chat.max_tokens": 200}))
+    cancel = threading.Event()
+    got = []
+    for ev in conv.send("Write a long story about a dragon.", cancel=cancel):
+        if isinstance(ev, Token):
+            got.append(ev.text)
+            if len(got) == 5:
+                cancel.set()
+        last = ev
+    assert isinstance(last, Done) and last.status == "cancelled"
+    assert len(got) == 5 and last.content == "".join(got)
+    saved = chats.messages(conn, conv.session_id)[-1]
+    assert (saved.status, saved.content) == ("cancelled", last.content)
+
+
+def test_sampling_is_deterministic_with_a_seed_at_temperature_zero(model, cfg):
+    msgs = [{"role": "user", "content": "Count from one to five."}]
+    p = SamplingParams(temperature=0, max_tokens=16, seed=3)
+    assert "".join(model.stream(msgs, p)) == "".join(model.stream(msgs, p))
+    stop = SamplingParams(temperature=0, max_tokens=32, seed=3, stop=["three"])
+    assert "three" not in "".join(model.stream(msgs, stop))
+
+
+def test_template_without_system_role_folds_the_system_prompt(bundled_gguf_path):
+    m = LocalLlama(bundled_gguf_path, n_ctx=512, threads=2)
+    try:
+        m._template = m._make_formatter(GEMMA_TEMPLATE)
+        m._system_ok = m._supports_system()
+        assert m._system_ok is False
+        prompt = m.render(
+            [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"}]
+        )
+        assert "<start_of_turn>user\nBe terse.\n\nHi<end_of_turn>" in prompt
+        assert "".join(
+            m.stream(
+                [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "Hi"}],
+                SamplingParams(temperature=0, max_tokens=4),
+            )
+        )
+    finally:
+        m.close()
+
+
+def test_regenerate_replaces_the_last_answer(model, cfg):
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    run(conv, "Say something.")
+    events = list(conv.regenerate(temperature=0.9, seed=7))
+    assert events[-1].status == "ok"
+    assert [m.role for m in chats.messages(conn, conv.session_id)] == ["user", "assistant"]

@@ -1,0 +1,51 @@
+"""`ragterm ask` end to end with the bundled model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch):
+    monkeypatch.setenv("RAGTERM_CHAT__TEMPERATURE", "0")
+    monkeypatch.setenv("RAGTERM_CHAT__MAX_TOKENS", "12")
+    monkeypatch.setenv("RAGTERM_CHAT__CONTEXT_LENGTH", "1024")
+
+
+def test_ask_streams_an_answer_and_continues_a_session(ragterm_cli):
+    r = ragterm_cli("ask", "What", "is", "the", "capital", "of", "France?")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip()
+    out = json.loads(ragterm_cli("ask", "--json", "--session", "1", "And of Italy?").stdout)
+    assert out["session_id"] == 1 and out["status"] == "ok" and out["answer"]
+    assert out["tokens"]["completion"] > 0 and out["timings"]["tokens_per_s"] > 0
+    assert out["sources"] == []
+
+
+def test_question_from_stdin(ragterm_cli):
+    r = ragterm_cli("ask", "--json", "-", input="Name a fruit.\n")
+    assert json.loads(r.stdout)["answer"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", " "], "the question is empty"),
+        (["ask", "--model", "nope", "hi"], "unknown model 'nope'"),
+        (["ask", "--persona", "pirate", "hi"], "unknown persona 'pirate'"),
+        (["ask", "--session", "99", "hi"], "no conversation with id 99"),
+    ],
+)
+def test_bad_input_is_one_line(ragterm_cli, args, message):
+    r = ragterm_cli(*args)
+    assert r.exit_code == 1
+    assert message in r.stderr and "Traceback" not in r.output
+
+
+def test_corrupt_model_file_is_one_line(ragterm_cli, tmp_path, bundled_gguf):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(bundled_gguf.read_bytes()[:100_000])
+    r = ragterm_cli("ask", "--model", str(broken), "hi")
+    assert r.exit_code == 1 and "corrupt or truncated" in r.stderr

@@ -98,6 +98,7 @@ class LocalLlama:
         gpu_layers: int = -1,
         lora_path: str | None = None,
         lora_scale: float = 1.0,
+        flash_attn: bool = False,
     ) -> None:
         from ragterm.engine.models import read_gguf
 
@@ -128,6 +129,7 @@ class LocalLlama:
                 lora_scale=lora_scale,
                 verbose=False,
                 n_batch=min(512, ctx),
+                flash_attn=flash_attn,
             )
         except Exception as exc:
             raise ModelError(

@@ -140,6 +140,18 @@ class Stage:
     detail: str = ""
 
 
+@dataclass
+class TuneFinished:
+    """A training run ended: ``ready`` (persona saved and smoke-tested) or ``cancelled``."""
+
+    name: str
+    status: str  # ready | cancelled
+    adapter_path: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    merged_path: str | None = None
+    message: str = ""
+
+
 # --- downloads ---------------------------------------------------------------------------------
 
 

@@ -139,6 +139,8 @@ def m003_personas(conn: Connection) -> None:
             data_summary TEXT,                   -- JSON
             metrics TEXT,                        -- JSON
             status TEXT NOT NULL DEFAULT 'ready',
+            params TEXT,                         -- JSON: the training run (rank, alpha, lr, ...)
+            merged_path TEXT,                    -- merged full GGUF, when --merge was asked for
             created_at REAL NOT NULL DEFAULT (unixepoch('subsec'))
         );
         """,

@@ -10,6 +10,7 @@ loads fine and silently does the wrong thing.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,13 @@ import numpy as np
 
 from ragterm.errors import TuningError
 
-# GGUF architectures the exporter knows, and whether their converter permutes q/k rows.
+# GGUF architectures that transformers can dequantize and we can export adapters for, and whether
+# llama.cpp's converter permuted their q/k rows (transformers reverses it only for "llama").
 # Only "llama" is verified end to end by the test suite (the bundled SmolLM2 model).
 ARCHITECTURES: dict[str, bool] = {
     "llama": True,
-    "granite": True,
     "qwen2": False,
     "qwen3": False,
-    "gemma": False,
     "gemma2": False,
     "gemma3": False,
 }
@@ -51,31 +51,28 @@ class BaseShape:
 
 
 def read_base(gguf_path: Path | str) -> BaseShape:
-    """Read architecture, head counts and tensor shapes from a GGUF model header."""
-    import gguf
+    """Architecture, head counts and tensor shapes from a GGUF model header (milliseconds)."""
+    from ragterm.engine.tune.gguf_header import read_header
 
-    from ragterm.engine.models import _field_value, read_gguf
-
-    info = read_gguf(gguf_path)  # raises ModelError for files that are not GGUF models
-    if info.gguf_type == "adapter":
+    header = read_header(gguf_path)  # raises ModelError for files that are not GGUF models
+    meta = header.metadata
+    if meta.get("general.type") == "adapter":
         raise TuningError(
             f"{gguf_path} is a LoRA adapter, not a base model", hint="give the chat model's GGUF"
         )
-    reader = gguf.GGUFReader(str(gguf_path), "r")
-    arch = info.architecture
+    arch = str(meta.get("general.architecture", "unknown"))
 
     def num(key: str, default: int = 0) -> int:
-        v = _field_value(reader, f"{arch}.{key}")
+        v = meta.get(f"{arch}.{key}")
         return int(v) if isinstance(v, (int, float)) else default
 
     n_head = num("attention.head_count")
-    shapes = {t.name: tuple(int(x) for x in t.shape) for t in reader.tensors}
     return BaseShape(
         architecture=arch,
         n_layers=num("block_count"),
         n_head=n_head,
         n_head_kv=num("attention.head_count_kv", n_head),
-        tensors=shapes,
+        tensors={name: ne for name, (ne, _) in header.tensors.items()},
     )
 
 
@@ -100,14 +97,19 @@ def permute_rows(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np
     )
 
 
-def gguf_name(hf_name: str, base: BaseShape) -> str:
-    """``model.layers.3.self_attn.q_proj`` -> ``blk.3.attn_q.weight`` for this architecture."""
+@functools.lru_cache(maxsize=8)
+def _name_map(architecture: str, n_layers: int) -> Any:
     import gguf
 
-    arch = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}.get(base.architecture)
+    arch = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}.get(architecture)
     if arch is None:
-        raise TuningError(f"the gguf package does not know architecture {base.architecture!r}")
-    name = gguf.get_tensor_name_map(arch, base.n_layers).get_name(
+        raise TuningError(f"the gguf package does not know architecture {architecture!r}")
+    return gguf.get_tensor_name_map(arch, n_layers)
+
+
+def gguf_name(hf_name: str, base: BaseShape) -> str:
+    """``model.layers.3.self_attn.q_proj`` -> ``blk.3.attn_q.weight`` for this architecture."""
+    name = _name_map(base.architecture, base.n_layers).get_name(
         hf_name + ".weight", try_suffixes=(".weight",)
     )
     if name is None:
@@ -223,3 +225,90 @@ def export_adapter(
         writer.close()
     tmp.replace(out_path)
     return ExportResult(out_path, len(pairs) * 2, alpha, rank, permute)
+
+
+def _lora_deltas(adapter_dir: Path, base: BaseShape) -> tuple[dict[str, tuple], float]:
+    """GGUF tensor name -> (A, B in GGUF row order), and the PEFT scale alpha / r."""
+    from safetensors.numpy import load_file
+
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    pairs = _pairs(load_file(str(adapter_dir / "adapter_model.safetensors")))
+    out: dict[str, tuple] = {}
+    for hf_name, pair in pairs.items():
+        a, b = pair["A"].astype(np.float32), pair["B"].astype(np.float32)
+        name = gguf_name(hf_name, base)
+        if base.permute_qk and name.endswith(("attn_q.weight", "attn_k.weight")):
+            n_kv = base.n_head if name.endswith("attn_q.weight") else base.n_head_kv
+            b = permute_rows(b, base.n_head, n_kv)
+        out[name] = (a, b)
+    r = int(cfg.get("r", 8))
+    return out, float(cfg.get("lora_alpha", r)) / r
+
+
+def merge_to_gguf(base_gguf: Path | str, adapter_dir: Path | str, out_path: Path | str) -> Path:
+    """Write base + LoRA as one F16 GGUF (1-D tensors stay F32), one tensor at a time.
+
+    Every tensor is dequantized, so the result can be quantized to any type afterwards; metadata
+    (tokenizer, chat template, hyperparameters) is copied from the base.
+    """
+    import gguf
+    from gguf.quants import dequantize
+
+    base_gguf, out_path = Path(base_gguf), Path(out_path)
+    base = read_base(base_gguf)
+    check_supported(base, base_gguf)
+    deltas, scale = _lora_deltas(Path(adapter_dir), base)
+    reader = gguf.GGUFReader(str(base_gguf), "r")
+    tmp = out_path.with_suffix(out_path.suffix + ".part")
+    writer = gguf.GGUFWriter(str(tmp), base.architecture)
+    for f in reader.fields.values():
+        if f.name.startswith("GGUF.") or f.name in ("general.architecture", "general.file_type"):
+            continue
+        vtype = f.types[0]
+        sub = f.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(f.name, f.contents(), vtype, sub_type=sub)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+
+    def out_dtype(t: Any) -> type:
+        return np.float32 if len(t.shape) == 1 else np.float16
+
+    for t in reader.tensors:
+        dt = out_dtype(t)
+        n = int(np.prod([int(x) for x in t.shape]))
+        shape = [int(x) for x in reversed(t.shape)]  # numpy order: rows first
+        writer.add_tensor_info(t.name, shape, np.dtype(dt), n * np.dtype(dt).itemsize)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    for t in reader.tensors:
+        shape = [int(x) for x in reversed(t.shape)]
+        w = dequantize(t.data, t.tensor_type).astype(np.float32).reshape(shape)
+        if t.name in deltas:
+            a, b = deltas[t.name]
+            w = w + scale * (b @ a)
+        writer.write_tensor_data(np.ascontiguousarray(w.astype(out_dtype(t))))
+    writer.close()
+    tmp.replace(out_path)
+    return out_path
+
+
+def quantize(src: Path | str, dst: Path | str, qtype: str, threads: int = 0) -> Path:
+    """Quantize a GGUF with llama.cpp's own quantizer (through llama-cpp-python)."""
+    import os
+
+    import llama_cpp
+
+    from ragterm.engine.tune.spec import QUANT_TYPES
+
+    if qtype not in QUANT_TYPES:
+        raise TuningError(f"unknown quantization {qtype!r}", hint=", ".join(QUANT_TYPES))
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = QUANT_TYPES[qtype]
+    params.nthread = threads or (os.cpu_count() or 1)
+    tmp = Path(str(dst) + ".part")
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+    if rc != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise TuningError(f"llama.cpp could not quantize {src} to {qtype} (code {rc})")
+    tmp.replace(dst)
+    return Path(dst)

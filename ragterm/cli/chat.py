@@ -1,13 +1,17 @@
-"""`ragterm chat` (placeholder until the chat issue lands)."""
+"""`ragterm chat` (and bare `ragterm`): the Textual chat app."""
 
 from __future__ import annotations
 
 import click
 
-from ragterm.errors import NotAvailable
-
 
 @click.command()
-def chat() -> None:
+@click.option("--model", help="Model name or GGUF path (default: chat.model).")
+@click.option("--persona", help="Answer as this persona ('off' for none).")
+@click.option("--session", "session_id", type=int, help="Resume conversation ID.")
+def chat(model: str | None, persona: str | None, session_id: int | None) -> None:
     """Open the chat."""
-    raise NotAvailable("the chat is not yet available in this version")
+    from ragterm.cli.common import load_config
+    from ragterm.tui.app import RagtermApp  # textual is imported only here
+
+    RagtermApp(load_config(), model=model, persona=persona, session_id=session_id).run()

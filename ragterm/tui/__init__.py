@@ -1,0 +1,1 @@
+"""The Textual chat app. Only this package (and ``ragterm.cli.chat``) imports textual."""

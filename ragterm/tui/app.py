@@ -1,0 +1,91 @@
+"""RagtermApp: the Textual application behind bare ``ragterm`` and ``ragterm chat``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from ragterm.errors import RagtermError
+from ragterm.tui import commands
+from ragterm.tui.screens.chat import ChatScreen
+
+
+class RagtermApp(App[None]):
+    TITLE = "ragterm"
+    CSS_PATH = "styles/app.tcss"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        cfg: Any = None,
+        *,
+        model: str | None = None,
+        persona: str | None = None,
+        session_id: int | None = None,
+    ) -> None:
+        super().__init__()
+        if cfg is None:
+            from ragterm import config
+
+            cfg = config.load()
+        self.cfg = cfg
+        self._screen_args = {"model": model, "persona": persona, "session_id": session_id}
+        theme = cfg["ui.theme"]
+        if theme in self.available_themes:
+            self.theme = theme
+
+    def on_mount(self) -> None:
+        self.push_screen(ChatScreen(self.cfg, **self._screen_args))
+
+    @property
+    def chat(self) -> ChatScreen:
+        for s in self.screen_stack:
+            if isinstance(s, ChatScreen):
+                return s
+        raise LookupError("no chat screen")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for c in commands.COMMANDS:
+            yield SystemCommand(
+                f"/{c.name}{' ' + c.args if c.args else ''}", c.help, partial(self._palette, c)
+            )
+
+    async def _palette(self, c: commands.Command) -> None:
+        from ragterm.tui.widgets.prompt_input import PromptInput
+
+        chat = self.chat
+        if c.args and c.name not in ("model", "export"):
+            box = chat.query_one(PromptInput)
+            box.set_value(f"/{c.name} ")
+            box.focus()
+            return
+        await chat.run_command(c.name, "")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that died with an exception: say so, never crash."""
+        if event.state != WorkerState.ERROR:
+            return
+        exc = event.worker.error
+        if isinstance(exc, RagtermError):
+            msg = f"{exc.message}\n{exc.hint or ''}".strip()
+        else:
+            msg = f"internal error in {event.worker.group}: {type(exc).__name__}: {exc}"
+        self.notify(msg, severity="error", timeout=10)
+        try:
+            chat = self.chat
+        except LookupError:
+            return
+        if event.worker.group == "generate" and chat.answer is not None:
+            chat.answer.set_status("error")
+            chat.answer = None
+            chat.cancel_event = None
+        if event.worker.group == "index":
+            chat.query_one("#index-progress").display = False
+            chat.status(activity="")

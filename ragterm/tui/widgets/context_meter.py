@@ -1,0 +1,29 @@
+"""Where the context window goes before you send: system, retrieved, history, reserved answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Static
+
+
+def describe(b: Any) -> str:
+    """One line from a ``prompt.Budget``."""
+    if b is None:
+        return ""
+    used = b.used + b.reserved
+    pct = 100 * used / b.n_ctx if b.n_ctx else 0
+    line = (
+        f"context {used}/{b.n_ctx} ({pct:.0f}%): system {b.system} · retrieved {b.retrieved} · "
+        f"history {b.history} · question {b.question} · answer {b.reserved}"
+    )
+    if b.dropped_turns or b.dropped_chunks:
+        line += f" · dropping {b.dropped_turns} turn(s), {b.dropped_chunks} excerpt(s)"
+    elif b.next_drop and b.next_drop != "nothing":
+        line += f" · next to go: {b.next_drop}"
+    return line
+
+
+class ContextMeter(Static):
+    def show(self, budget: Any) -> None:
+        self.update(describe(budget))

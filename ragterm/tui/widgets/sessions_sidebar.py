@@ -59,6 +59,8 @@ class SessionsSidebar(Vertical):
         for s in sessions:
             mark = "● " if s.id == current else "  "
             ol.add_option(Option(Text(f"{mark}{s.title or '(untitled)'}"), id=f"s{s.id}"))
+        ids = [s.id for s in sessions]
+        ol.highlighted = ids.index(current) if current in ids else 0
 
     def _selected(self) -> Any | None:
         ol = self.query_one(OptionList)

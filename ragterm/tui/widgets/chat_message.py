@@ -52,7 +52,8 @@ class ChatMessage(Vertical, can_focus=True):
         elif self.status == "writing":
             who += "  …"
         if self.sources and self.role == "assistant":
-            who += f"  ({len(self.sources)} sources)"
+            n = len(self.sources)
+            who += f"  ({n} source{'s' if n != 1 else ''})"
         return who
 
     def set_status(self, status: str) -> None:

@@ -14,13 +14,13 @@ def describe(b: Any) -> str:
     used = b.used + b.reserved
     pct = 100 * used / b.n_ctx if b.n_ctx else 0
     line = (
-        f"context {used}/{b.n_ctx} ({pct:.0f}%): system {b.system} · retrieved {b.retrieved} · "
+        f"ctx {used}/{b.n_ctx} {pct:.0f}% │ system {b.system} · sources {b.retrieved} · "
         f"history {b.history} · question {b.question} · answer {b.reserved}"
     )
     if b.dropped_turns or b.dropped_chunks:
-        line += f" · dropping {b.dropped_turns} turn(s), {b.dropped_chunks} excerpt(s)"
+        line += f" │ drops {b.dropped_turns} turn(s), {b.dropped_chunks} excerpt(s)"
     elif b.next_drop and b.next_drop != "nothing":
-        line += f" · next to go: {b.next_drop}"
+        line += f" │ next to drop: {b.next_drop}"
     return line
 
 

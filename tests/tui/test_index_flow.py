@@ -1,0 +1,43 @@
+"""/index a small folder in the background, watch progress, then get answers citing it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragterm.tui.app import RagtermApp
+from ragterm.tui.widgets.chat_message import ChatMessage
+from ragterm.tui.widgets.prompt_input import PromptInput
+from ragterm.tui.widgets.status_bar import StatusBar
+from tests.tui.conftest import ask, ready, wait_for
+
+pytest.importorskip("ragterm.engine.indexer")
+pytest.importorskip("ragterm.engine.retrieval")
+
+
+async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "zebra.txt").write_text("The zebra named Quillon lives in the Okavango delta.\n")
+    (docs / "kitchen.md").write_text("# Kitchen\n\nThe blue kettle is on the left shelf.\n")
+    (docs / "bikes.txt").write_text("My bicycle has eleven gears and a green frame.\n")
+    app = RagtermApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = await ready(pilot)
+        box = chat.query_one(PromptInput)
+        box.focus()
+        box.text = f"/index {docs}"
+        await pilot.press("enter")
+        bar = chat.query_one("#index-progress")
+        assert bar.display  # progress shows while indexing runs in the background
+        box.text = "typing still works"
+        await pilot.pause()
+        assert box.text == "typing still works"
+        await wait_for(pilot, lambda: not bar.display, timeout=60)
+        assert "1 coll" in chat.query_one(StatusBar).render_status()
+        box.text = ""
+        await ask(pilot, "Where does the zebra Quillon live?")
+        answer = list(chat.query(ChatMessage))[-1]
+        cited = [h.rel_path for h in answer.sources]
+        assert "zebra.txt" in cited
+        panel = chat.query_one("#sources")
+        assert any("zebra.txt" in h.citation() for h in panel.hits)

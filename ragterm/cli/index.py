@@ -1,14 +1,322 @@
-"""`ragterm index` (placeholder until its issue lands)."""
+"""`ragterm index`: register folders, keep them indexed, and say what happened to every file."""
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
 import click
+from rich import box
+from rich.markup import escape
+from rich.table import Table
 
-from ragterm.errors import NotAvailable
+from ragterm.cli.common import console, err_console, load_config, open_db
+from ragterm.errors import Cancelled, IndexingError
+
+MAX_REASONS = 20
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def index(args: tuple[str, ...]) -> None:
-    """Not yet available."""
-    raise NotAvailable("`ragterm index` is not yet available in this version")
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--list", "list_", is_flag=True, help="List the indexed collections.")
+@click.option("--remove", multiple=True, metavar="NAME|PATH", help="Forget a collection.")
+@click.option("--status", is_flag=True, help="Files that failed, were skipped or are stale.")
+@click.option("--watch", is_flag=True, help="Keep indexing changes until Ctrl-C.")
+@click.option("--reembed", is_flag=True, help="Embed everything again (new embedding model).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def index(
+    paths: tuple[Path, ...],
+    list_: bool,
+    remove: tuple[str, ...],
+    status: bool,
+    watch: bool,
+    reembed: bool,
+    as_json: bool,
+) -> None:
+    """Index folders (or files) so search and chat can use them.
+
+    Run it again to update: unchanged files cost nothing. Without PATH, every collection is
+    updated. .gitignore and .ragtermignore are honoured; secrets, binaries and files over
+    index.max_file_mb are skipped (see --status for why).
+    """
+    from ragterm.store import index as store
+
+    conn = open_db()
+    if remove:
+        for name in remove:
+            c = store.remove_collection(conn, name)
+            console.print(f"removed collection {escape(c.name)} ({escape(c.root)})")
+        return
+    if list_:
+        _print_list(store.list_collections(conn), as_json)
+        return
+    if status:
+        _print_status(conn, as_json)
+        return
+    cfg = load_config()
+    targets = list(paths)
+    if not targets:
+        targets = [Path(c.root) for c in store.list_collections(conn)]
+        if not targets and not reembed:
+            raise IndexingError(
+                "nothing is indexed yet", hint="name a folder: ragterm index ~/notes"
+            )
+    results = _run(conn, targets, cfg, reembed=reembed, as_json=as_json)
+    if not as_json:
+        _print_report(results)
+    if any(r.cancelled for r in results):
+        raise Cancelled("the index is consistent; run the same command again to finish")
+    if watch:
+        _watch(conn, cfg, [Path(r.root) for r in results if r.root])
+
+
+# --- running with a progress bar ----------------------------------------------------------------
+
+
+class _Result:
+    def __init__(self, finished: Any, root: str) -> None:
+        self.name = finished.collection
+        self.counts = finished.counts
+        self.seconds = finished.seconds
+        self.skipped = finished.skipped
+        self.cancelled = finished.cancelled
+        self.notes = finished.notes
+        self.root = root
+        self.problems: list[tuple[str, str, str]] = []  # (status, path, reason)
+
+
+def _in_thread(produce: Callable[[threading.Event], Iterator[Any]]) -> Iterator[Any]:
+    """Run the indexer in a worker so Ctrl-C asks it to stop between files (nothing half-done)."""
+    cancel = threading.Event()
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1000)
+
+    def work() -> None:
+        try:
+            for ev in produce(cancel):
+                q.put(("event", ev))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            q.put(("error", exc))
+        finally:
+            q.put(("end", None))
+
+    worker = threading.Thread(target=work, name="ragterm-index", daemon=True)
+    worker.start()
+    interrupted = False
+    while True:
+        try:
+            kind, value = q.get()
+        except KeyboardInterrupt:
+            if interrupted:
+                raise
+            interrupted = True
+            cancel.set()
+            err_console.print("stopping after the current batch… (Ctrl-C again to abort)")
+            continue
+        if kind == "end":
+            break
+        if kind == "error":
+            raise value
+        yield value
+    worker.join()
+
+
+def _run(
+    conn: Any, targets: list[Path], cfg: Any, *, reembed: bool, as_json: bool, quiet: bool = False
+) -> list[_Result]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from ragterm.engine.embed import load_embedder
+    from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
+    from ragterm.engine.indexer import index_paths
+
+    def produce(cancel: threading.Event) -> Iterator[Any]:
+        embedder = load_embedder(cfg["embed.model"])
+        return index_paths(conn, targets, cfg=cfg, embedder=embedder, cancel=cancel,
+                           reembed=reembed)  # fmt: skip
+
+    results: list[_Result] = []
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("files"),
+        TextColumn("{task.fields[chunks]} chunks"),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[eta]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json or quiet,
+    )
+    task = None
+    root = ""
+    problems: list[tuple[str, str, str]] = []
+    with progress:
+        for ev in _in_thread(produce):
+            if isinstance(ev, IndexStarted):
+                root = ev.root
+                label = "re-embedding" if ev.collection == "*" else ev.collection
+                task = progress.add_task(label, total=ev.files_total or None, chunks=0, rate="",
+                                         eta="")  # fmt: skip
+            elif isinstance(ev, FileDone):
+                if ev.status in ("skipped", "failed"):
+                    problems.append((ev.status, ev.path, ev.reason))
+                if task is not None:
+                    progress.advance(task)
+                if as_json:
+                    click.echo(json.dumps({"event": "file", **ev.__dict__}))
+            elif isinstance(ev, EmbedProgress) and task is not None:
+                eta = f"ETA {_duration(ev.eta_s)}" if ev.eta_s is not None else ""
+                progress.update(task, chunks=f"{ev.chunks_done}/~{ev.chunks_total}",
+                                rate=f"{ev.chunks_per_s:.1f} chunks/s", eta=eta)  # fmt: skip
+                if task is not None and not ev.files_total:
+                    progress.update(task, total=ev.chunks_total, completed=ev.chunks_done)
+            elif isinstance(ev, IndexFinished):
+                if task is not None:
+                    progress.remove_task(task)
+                    task = None
+                if as_json:
+                    click.echo(json.dumps({"event": "finished", **ev.__dict__}))
+                results.append(_Result(ev, root))
+                results[-1].problems, problems = problems, []
+    return results
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _print_report(results: list[_Result]) -> None:
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    cols = ("new", "updated", "unchanged", "deleted", "skipped", "failed", "embedded")
+    table.add_column("collection", overflow="fold")
+    for c in cols:
+        table.add_column(c, justify="right", no_wrap=True, min_width=len(c))
+    table.add_column("time", justify="right", no_wrap=True)
+    for r in results:
+        name = "(re-embed)" if r.name == "*" else r.name
+        table.add_row(escape(name), *(str(r.counts.get(c, 0)) for c in cols), _duration(r.seconds))
+    console.print(table)
+    reasons = [(r.name, st, p, why) for r in results for st, p, why in r.problems]
+    for name, st, p, why in reasons[:MAX_REASONS]:
+        color = "red" if st == "failed" else "yellow"
+        where = f" [dim]({escape(name)})[/]" if len(results) > 1 else ""
+        console.print(f"  [{color}]{st}[/] {escape(p)}{where}: {escape(why)}")
+    if len(reasons) > MAX_REASONS:
+        console.print(f"  … {len(reasons) - MAX_REASONS} more: see `ragterm index --status`")
+    for r in results:
+        for note in r.notes:
+            console.print(f"  [cyan]note[/] {escape(note)}")
+
+
+# --- list, status, watch ------------------------------------------------------------------------
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    return _duration(max(0.0, time.time() - ts)) + " ago"
+
+
+def _print_list(collections: list[Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([c.__dict__ for c in collections], indent=1))
+        return
+    if not collections:
+        console.print("No collections yet: index a folder with `ragterm index PATH`.")
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for col, just in (("name", "left"), ("files", "right"), ("chunks", "right"),
+                      ("skipped", "right"), ("indexed", "left"), ("root", "left")):  # fmt: skip
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for c in collections:
+        table.add_row(escape(c.name), str(c.files), str(c.chunks), str(c.skipped),
+                      _ago(c.indexed_at), escape(c.root))  # fmt: skip
+    console.print(table)
+
+
+def _print_status(conn: Any, as_json: bool) -> None:
+    from ragterm.store import index as store
+
+    rows = store.status(conn)
+    model = store.index_model(conn)
+    configured = load_config()["embed.model"]
+    missing = store.count_missing_vectors(conn)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "embed_model": model[0] if model else None,
+                    "embed_dim": model[1] if model else None,
+                    "configured_model": configured,
+                    "chunks_without_vectors": missing,
+                    "files": [r.__dict__ for r in rows],
+                },
+                indent=1,
+            )
+        )
+        return
+    if model:
+        console.print(f"embedding model: {escape(model[0])} ({model[1]} dims)")
+        if model[0] != configured:
+            console.print(
+                f"[yellow]the configured model is {escape(configured)}[/]: "
+                "run `ragterm index --reembed` to switch"
+            )
+    if missing:
+        console.print(f"[yellow]{missing} chunks have no vector yet[/]: run `ragterm index`")
+    if not rows:
+        console.print("Every indexed file is up to date; nothing was skipped or failed.")
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for col in ("collection", "path", "status", "reason"):
+        table.add_column(col)
+    colors = {"failed": "red", "skipped": "yellow", "stale": "cyan", "missing": "cyan"}
+    for r in rows:
+        color = colors.get(r.status, "white")
+        table.add_row(escape(r.collection), escape(r.path), f"[{color}]{r.status}[/]",
+                      escape(r.reason))  # fmt: skip
+    console.print(table)
+    if any(r.status in ("stale", "missing", "pending") for r in rows):
+        console.print("[dim]run `ragterm index` to bring stale files up to date[/]")
+
+
+def _watch(conn: Any, cfg: Any, roots: list[Path]) -> None:
+    """Re-index a collection whenever files under it change, until Ctrl-C."""
+    import watchfiles
+
+    folders = [r for r in roots if r.is_dir()] or [r.parent for r in roots]
+    if not folders:
+        return
+    console.print(f"watching {', '.join(escape(str(f)) for f in folders)} (Ctrl-C to stop)")
+    try:
+        for changes in watchfiles.watch(*folders, debounce=1000, raise_interrupt=True):
+            touched = {Path(p) for _, p in changes}
+            todo = [r for r in roots if any(t == r or r in t.parents for t in touched)] or roots
+            results = _run(conn, todo, cfg, reembed=False, as_json=False, quiet=True)
+            for r in results:
+                parts = [f"{r.counts.get(k, 0)} {k}" for k in ("new", "updated", "deleted")
+                         if r.counts.get(k)]  # fmt: skip
+                if parts:
+                    console.print(f"{time.strftime('%H:%M:%S')} {escape(r.name)}: "
+                                  + ", ".join(parts))  # fmt: skip
+    except KeyboardInterrupt:
+        console.print("stopped watching")

@@ -164,20 +164,25 @@ class Embedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text without special tokens ([CLS]/[SEP] add 2 at embedding time)."""
-        encs = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [len(e.ids) for e in encs]
+        return _count_tokens(self._tokenizer, texts)
 
     def token_offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of every token of ``text``: lets chunkers cut at token bounds."""
         return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
     def embed(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+        """Rows in input order. Texts are embedded shortest first, so each batch pads to
+        similar lengths (less wasted work than padding short chunks to a long neighbour)."""
         items = list(texts)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = np.asarray(list(self._model.embed(items, batch_size=batch_size)), dtype=np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return vecs / np.maximum(norms, 1e-12)
+        order = sorted(range(len(items)), key=lambda i: len(items[i]))
+        ordered = [items[i] for i in order]
+        vecs = np.asarray(list(self._model.embed(ordered, batch_size=batch_size)), dtype=np.float32)
+        out = np.empty_like(vecs)
+        out[np.asarray(order)] = vecs
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
 
     def embed_query(self, text: str) -> np.ndarray:
         inner = self._model
@@ -186,6 +191,40 @@ class Embedder:
         else:  # pragma: no cover
             vec = self.embed([text])[0]
         return vec / max(float(np.linalg.norm(vec)), 1e-12)
+
+
+def _count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    encs = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+    return [len(e.ids) for e in encs]
+
+
+class Tokenizer:
+    """Just the embedding model's tokenizer: chunkers measure text in its units without loading
+    the ONNX model (tests, and ``chunk`` runs that embed nothing)."""
+
+    def __init__(self, tokenizer: Any, name: str, max_tokens: int) -> None:
+        self._tokenizer = tokenizer
+        self.name = name
+        self.max_tokens = max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return _count_tokens(self._tokenizer, texts)
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
+
+
+def load_tokenizer(name: str = BUNDLED) -> Tokenizer | Embedder:
+    """The tokenizer of an embedding model; for the bundled one, without loading ONNX."""
+    if name != BUNDLED:
+        return load_embedder(name)
+    from tokenizers import Tokenizer as HFTokenizer
+
+    _, tok_path = _bundled_sources()
+    tok = HFTokenizer.from_file(str(tok_path))
+    tok.no_truncation()
+    tok.no_padding()
+    return Tokenizer(tok, name, BUNDLED_MAX_TOKENS)
 
 
 _cache: dict[tuple[str, int | None], Embedder] = {}

@@ -106,8 +106,11 @@ class FileDone:
 @dataclass
 class EmbedProgress:
     chunks_done: int
-    chunks_total: int
+    chunks_total: int  # an estimate while files are still being parsed
     chunks_per_s: float = 0.0
+    files_done: int = 0
+    files_total: int = 0
+    eta_s: float | None = None
 
 
 @dataclass
@@ -117,6 +120,7 @@ class IndexFinished:
     seconds: float
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cancelled: bool = False
+    notes: list[str] = field(default_factory=list)  # e.g. a nested collection merged in
 
 
 # --- tuning ------------------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Parsed blocks -> chunks that fit the embedding model, each citing where it came from.
+
+Sizes are measured with the embedding model's own tokenizer (``count_tokens``/``token_offsets``),
+so a chunk of ``index.chunk_tokens`` is exactly what the model sees, never silently truncated.
+Structure decides where to cut: before a heading or definition first, then between blocks, lines,
+sentences, words — and only inside a word when a single "word" is longer than a chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from ragterm.engine.parse import Parsed
+
+
+class TokenCounter(Protocol):
+    max_tokens: int
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+    def token_offsets(self, text: str) -> list[tuple[int, int]]: ...
+
+
+@dataclass
+class Chunk:
+    text: str
+    heading: str = ""
+    start_line: int | None = None
+    end_line: int | None = None
+    page: int | None = None
+    n_tokens: int = 0
+    embed_text: str = ""  # what the model embeds: heading path + text
+    content_hash: str = ""
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def chunk_parsed(
+    parsed: Parsed, tokenizer: TokenCounter, chunk_tokens: int = 200, overlap: int = 30
+) -> list[Chunk]:
+    """Chunks of at most ``chunk_tokens`` tokens (the model's limit wins if smaller), in order,
+    overlapping by up to ``overlap`` tokens where a cut falls inside a section."""
+    from ragterm.engine.chunk.pack import pack
+
+    budget = max(8, min(chunk_tokens, tokenizer.max_tokens - 2))
+    overlap = max(0, min(overlap, budget // 2))
+    streams: list[list] = []
+    if parsed.kind == "pdf":  # pages never share a chunk: citations name one page
+        for b in parsed.blocks:
+            if not streams or streams[-1][-1].page != b.page:
+                streams.append([])
+            streams[-1].append(b)
+    else:
+        streams = [parsed.blocks]
+    chunks: list[Chunk] = []
+    for blocks in streams:
+        chunks.extend(pack(blocks, tokenizer, budget, overlap))
+    room = tokenizer.max_tokens - 2
+    for c in chunks:
+        c.embed_text = _with_heading(c, tokenizer, room)
+        c.content_hash = content_hash(c.embed_text)
+    return chunks
+
+
+def _with_heading(c: Chunk, tokenizer: TokenCounter, room: int) -> str:
+    """The heading path goes in front of the text for the embedding, trimmed to what fits."""
+    if not c.heading:
+        return c.text
+    heading = c.heading
+    spare = room - c.n_tokens - 1
+    if spare <= 2:
+        return c.text
+    offsets = tokenizer.token_offsets(heading)
+    if len(offsets) > spare:
+        heading = "… " + heading[offsets[len(offsets) - spare + 1][0] :]
+    return f"{heading}\n\n{c.text}"

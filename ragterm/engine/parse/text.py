@@ -1,0 +1,69 @@
+"""Plain text: encoding detection and paragraph blocks."""
+
+from __future__ import annotations
+
+import codecs
+
+from ragterm.engine.parse import Block, Parsed, ParseFailed
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def decode(data: bytes) -> str:
+    """Bytes -> str with ``\\n`` line ends: BOM, then UTF-8, then charset-normalizer's guess."""
+    text: str | None = None
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom) :].decode(enc)
+            except UnicodeDecodeError:
+                text = None
+            break
+    if text is None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            from charset_normalizer import from_bytes
+
+            best = from_bytes(data).best()
+            if best is None:
+                raise ParseFailed("cannot detect the text encoding") from None
+            text = str(best)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\0", "")
+
+
+def paragraphs(lines: list[str], first_line: int = 1, heading: str = "") -> list[Block]:
+    """Runs of non-blank lines, each a block with its exact line range."""
+    blocks: list[Block] = []
+    start: int | None = None
+    for i, line in enumerate(lines):
+        if line.strip():
+            if start is None:
+                start = i
+        elif start is not None:
+            blocks.append(_block(lines, start, i, first_line, heading))
+            start = None
+    if start is not None:
+        blocks.append(_block(lines, start, len(lines), first_line, heading))
+    return blocks
+
+
+def _block(lines: list[str], a: int, b: int, first_line: int, heading: str) -> Block:
+    return Block(
+        "\n".join(lines[a:b]),
+        start_line=first_line + a,
+        end_line=first_line + b - 1,
+        heading=heading,
+    )
+
+
+def parse_text(text: str) -> Parsed:
+    return Parsed("text", paragraphs(text.split("\n")))

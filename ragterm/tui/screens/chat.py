@@ -47,7 +47,7 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+r", "regenerate", "Regenerate"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("f1", "help", "Help"),
-        Binding("f2", "inspect", "Inspect", show=False),
+        Binding("f2", "inspect", "Inspect"),
     ]
 
     def __init__(
@@ -73,6 +73,8 @@ class ChatScreen(Screen[None]):
         self._retrieve: Any = None
         self._retrieve_ready = False
         self._session_query = ""
+        self.pinned: dict[int, Any] = {}  # chunk_id -> Hit, always sent (inspector "p")
+        self.excluded: set[int] = set()  # chunk ids never sent (inspector "x")
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -232,7 +234,14 @@ class ChatScreen(Screen[None]):
         worker = get_current_worker()
         try:
             retrieve = self._retriever() if self.rag else None
-            kwargs = {"cancel": cancel, "retrieve": retrieve, "rag": self.rag, "k": self.k}
+            kwargs = {
+                "cancel": cancel,
+                "retrieve": retrieve,
+                "rag": self.rag,
+                "k": self.k,
+                "pinned": list(self.pinned.values()),
+                "excluded": set(self.excluded),
+            }
             events = (
                 self.conv.regenerate(**kwargs) if regenerate else self.conv.send(text, **kwargs)
             )
@@ -390,6 +399,8 @@ class ChatScreen(Screen[None]):
             self.notify(exc.message, severity="error")
             return
         self.selected = None
+        self.pinned.clear()
+        self.excluded.clear()
         if session_id is None:
             self.query_one("#conversation", VerticalScroll).remove_children()
             self.query_one(SourcesPanel).show([])
@@ -560,13 +571,21 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(TextView("Help", help_markdown()))
 
     def action_inspect(self) -> None:
-        from ragterm.tui.screens.text_view import TextView
+        from ragterm.tui.screens.inspector import InspectorScreen
 
         answer = self._answer()
         if answer is None or not answer.sources:
             self.notify("no retrieved sources for this answer")
             return
-        self.app.push_screen(TextView("Retrieval inspector", inspector_markdown(answer.sources)))
+
+        async def done(result: str | None) -> None:
+            n = len(self.pinned) + len(self.excluded)
+            if n:
+                self.notify(f"{len(self.pinned)} pinned, {len(self.excluded)} excluded")
+            if result == "regenerate":
+                await self.run_command("regenerate", "")
+
+        self.app.push_screen(InspectorScreen(answer.sources, self.pinned, self.excluded), done)
 
     def open_tune(self) -> None:
         import importlib.util
@@ -612,19 +631,6 @@ def preview_markdown(h: Any) -> str:
         pass
     head = f"**{h.citation()}** · score {h.score:.3f}" + (f" · {h.heading}" if h.heading else "")
     return f"{head}\n\n```\n{text}\n```\n\n`{h.path}`"
-
-
-def inspector_markdown(hits: list[Any]) -> str:
-    rows = [
-        "| # | source | keyword rank | vector rank | fused | tokens |",
-        "|---|---|---|---|---|---|",
-    ]
-    for i, h in enumerate(hits, 1):
-        rows.append(
-            f"| {i} | {h.citation()} | {h.keyword_rank or '-'} | {h.vector_rank or '-'} "
-            f"| {h.score:.4f} | {h.n_tokens} |"
-        )
-    return "\n".join(rows)
 
 
 def help_markdown() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Markdown
 
@@ -21,9 +21,9 @@ class TextView(ModalScreen[None]):
         self.markdown = markdown
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide"):
+        with VerticalScroll(classes="dialog wide", id="text-view-body"):
             yield Label(self.title_text, classes="panel-title", markup=False)
-            yield Markdown(self.markdown, id="text-view-body")
+            yield Markdown(self.markdown)
             yield Label("Esc closes", classes="dim")
 
     def on_mount(self) -> None:

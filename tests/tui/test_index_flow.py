@@ -28,11 +28,13 @@ async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
         box.text = f"/index {docs}"
         await pilot.press("enter")
         bar = chat.query_one("#index-progress")
-        assert bar.display  # progress shows while indexing runs in the background
         box.text = "typing still works"
         await pilot.pause()
         assert box.text == "typing still works"
         await wait_for(pilot, lambda: not bar.display, timeout=60)
+        assert (bar.total, bar.progress) == (3, 3)  # the bar counted every file
+        notes = [n.message for n in app._notifications]
+        assert any("docs indexed: 3 new" in n for n in notes), notes
         assert "1 coll" in chat.query_one(StatusBar).render_status()
         box.text = ""
         await ask(pilot, "Where does the zebra Quillon live?")

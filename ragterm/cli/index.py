@@ -205,9 +205,9 @@ def _duration(seconds: float | None) -> str:
 
 
 def _print_report(results: list[_Result]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
     cols = ("new", "updated", "unchanged", "deleted", "skipped", "failed", "embedded")
-    table.add_column("collection", overflow="fold")
+    table.add_column("collection", no_wrap=True, overflow="ellipsis", min_width=10, max_width=24)
     for c in cols:
         table.add_column(c, justify="right", no_wrap=True, min_width=len(c))
     table.add_column("time", justify="right", no_wrap=True)
@@ -219,12 +219,12 @@ def _print_report(results: list[_Result]) -> None:
     for name, st, p, why in reasons[:MAX_REASONS]:
         color = "red" if st == "failed" else "yellow"
         where = f" [dim]({escape(name)})[/]" if len(results) > 1 else ""
-        console.print(f"  [{color}]{st}[/] {escape(p)}{where}: {escape(why)}")
+        console.print(f"  [{color}]{st}[/] {escape(p)}{where}: {escape(why)}", soft_wrap=True)
     if len(reasons) > MAX_REASONS:
         console.print(f"  … {len(reasons) - MAX_REASONS} more: see `ragterm index --status`")
     for r in results:
         for note in r.notes:
-            console.print(f"  [cyan]note[/] {escape(note)}")
+            console.print(f"  [cyan]note[/] {escape(note)}", soft_wrap=True)
 
 
 # --- list, status, watch ------------------------------------------------------------------------
@@ -243,10 +243,12 @@ def _print_list(collections: list[Any], as_json: bool) -> None:
     if not collections:
         console.print("No collections yet: index a folder with `ragterm index PATH`.")
         return
-    table = Table(show_edge=False, header_style="bold")
-    for col, just in (("name", "left"), ("files", "right"), ("chunks", "right"),
-                      ("skipped", "right"), ("indexed", "left"), ("root", "left")):  # fmt: skip
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    table.add_column("name", overflow="fold")
+    for col in ("files", "chunks", "skipped"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("indexed", no_wrap=True)
+    table.add_column("root", overflow="fold")
     for c in collections:
         table.add_row(escape(c.name), str(c.files), str(c.chunks), str(c.skipped),
                       _ago(c.indexed_at), escape(c.root))  # fmt: skip
@@ -286,9 +288,11 @@ def _print_status(conn: Any, as_json: bool) -> None:
     if not rows:
         console.print("Every indexed file is up to date; nothing was skipped or failed.")
         return
-    table = Table(show_edge=False, header_style="bold")
-    for col in ("collection", "path", "status", "reason"):
-        table.add_column(col)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    table.add_column("collection", overflow="fold")
+    table.add_column("path", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("reason", overflow="fold")
     colors = {"failed": "red", "skipped": "yellow", "stale": "cyan", "missing": "cyan"}
     for r in rows:
         color = colors.get(r.status, "white")

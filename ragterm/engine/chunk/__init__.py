@@ -14,6 +14,8 @@ from typing import Protocol
 
 from ragterm.engine.parse import Parsed
 
+HEADING_ROOM = 16  # tokens kept for the heading path when chunks are as large as the model allows
+
 
 class TokenCounter(Protocol):
     max_tokens: int
@@ -46,7 +48,12 @@ def chunk_parsed(
     overlapping by up to ``overlap`` tokens where a cut falls inside a section."""
     from ragterm.engine.chunk.pack import pack
 
-    budget = max(8, min(chunk_tokens, tokenizer.max_tokens - 2))
+    room = tokenizer.max_tokens - 2  # [CLS] and [SEP]
+    if any(b.heading for b in parsed.blocks):
+        room_for_text = room - HEADING_ROOM  # the heading path always keeps a few tokens
+    else:
+        room_for_text = room
+    budget = max(8, min(chunk_tokens, room_for_text))
     overlap = max(0, min(overlap, budget // 2))
     streams: list[list] = []
     if parsed.kind == "pdf":  # pages never share a chunk: citations name one page
@@ -59,7 +66,6 @@ def chunk_parsed(
     chunks: list[Chunk] = []
     for blocks in streams:
         chunks.extend(pack(blocks, tokenizer, budget, overlap))
-    room = tokenizer.max_tokens - 2
     for c in chunks:
         c.embed_text = _with_heading(c, tokenizer, room)
         c.content_hash = content_hash(c.embed_text)

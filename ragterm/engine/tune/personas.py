@@ -73,7 +73,7 @@ def check_base(p: Persona, model_path: Path | str, model_name: str = "") -> None
         raise TuningError(
             f"persona {p.name!r} was trained for base model {p.base_model!r}, not the current "
             f"chat model{current}",
-            hint=f"switch with `ragterm models use {p.base_model}`, or train the persona again",
+            hint=f"switch with `ragterm models default {p.base_model}`, or train the persona again",
         )
     if not Path(p.adapter_path).is_file():
         raise TuningError(

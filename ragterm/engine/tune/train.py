@@ -517,7 +517,8 @@ def smoke_test(
             n_ctx=max(512, min(4096, enc.max_len + 64)),
             logits_all=True,
             verbose=False,
-            n_threads=max(1, min(4, os.cpu_count() or 1)),
+            # one thread for small models: llama.cpp's spinning threads crawl on a busy machine
+            n_threads=1 if Path(model_path).stat().st_size < 2**29 else min(4, os.cpu_count() or 1),
         )
     except Exception as exc:
         raise TuningError(

@@ -22,6 +22,7 @@ from ragterm.store.db import Connection, get_meta, set_meta, transaction
 VEC_TABLE = "vectors_bit"
 META_MODEL = "index.embed_model"
 META_DIM = "index.embed_dim"
+META_GENERATION = "index.vectors_generation"  # bumped whenever the set of vectors changes
 
 
 @dataclass
@@ -93,6 +94,59 @@ def drop_vectors(conn: Connection) -> None:
         conn.execute("DELETE FROM vectors")
         conn.execute(f"DROP TABLE IF EXISTS {VEC_TABLE}")
         conn.execute("DELETE FROM meta WHERE key IN (?, ?)", (META_MODEL, META_DIM))
+        _bump_generation(conn)
+
+
+def _bump_generation(conn: Connection) -> None:
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key) DO UPDATE "
+        "SET value = CAST(value AS INTEGER) + 1",
+        (META_GENERATION,),
+    )
+
+
+def vectors_generation(conn: Connection) -> str:
+    """Changes whenever vectors are added or removed: lets readers cache what they loaded."""
+    return get_meta(conn, META_GENERATION, "0") or "0"
+
+
+def load_bits(conn: Connection, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vector ids, packed bit vectors) of every live vector, read in bulk, or None.
+
+    Reads the ``vec0`` table's own storage (sqlite-vec 0.1.x keeps vectors in blobs of 1024 with
+    a validity bitmap), so a full Hamming scan in numpy costs a few ms even at 100k vectors;
+    ``vec0``'s KNN selection grows with k, which hurts when re-scoring hundreds of candidates.
+    Returns None when that layout is not what this code knows: callers then use the KNN query.
+    """
+    nbytes = (dim + 7) // 8
+    try:
+        rows = conn.execute(
+            f"""
+            SELECT c.size, c.validity, c.rowids, v.vectors
+            FROM "{VEC_TABLE}_chunks" c JOIN "{VEC_TABLE}_vector_chunks00" v
+              ON v.rowid = c.chunk_id
+            ORDER BY c.chunk_id
+            """
+        ).fetchall()
+    except Exception:  # noqa: BLE001 - another sqlite-vec layout: use the KNN query instead
+        return None
+    ids: list[np.ndarray] = []
+    bits: list[np.ndarray] = []
+    for size, validity, rowids, vectors in rows:
+        if not (
+            isinstance(size, int)
+            and len(validity) * 8 >= size
+            and len(rowids) == size * 8
+            and len(vectors) == size * nbytes
+        ):
+            return None
+        valid = np.unpackbits(np.frombuffer(validity, np.uint8), bitorder="little")[:size]
+        mask = valid.astype(bool)
+        ids.append(np.frombuffer(rowids, np.int64)[mask])
+        bits.append(np.frombuffer(vectors, np.uint8).reshape(size, nbytes)[mask])
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, nbytes), np.uint8)
+    return np.concatenate(ids), np.ascontiguousarray(np.concatenate(bits))
 
 
 def quantize(vectors: np.ndarray) -> np.ndarray:
@@ -192,6 +246,8 @@ def gc_vectors(conn: Connection) -> int:
                 SELECT 1 FROM chunks c WHERE c.content_hash = vectors.content_hash)
             """
         )
+        if cur.rowcount:
+            _bump_generation(conn)
         return cur.rowcount
 
 

@@ -9,6 +9,7 @@ from ragterm.engine.embed import BUNDLED, load_embedder
 from ragterm.engine.indexer import index_paths
 from ragterm.engine.retrieval import Retriever, fts_query, has_index
 from ragterm.errors import IndexingError
+from ragterm.store import index as store
 from ragterm.store.db import connect
 
 FILES = {
@@ -129,3 +130,23 @@ def test_convex_fusion_also_ranks_the_passage_first(indexed, embedder):
     cfg = load().with_overrides(**{"rag.fusion": "convex"})
     [hit] = Retriever(indexed[0], embedder=embedder, cfg=cfg).search("bread dough rise", k=1)
     assert hit.rel_path == "kitchen/bread.md"
+
+
+def test_bit_scan_agrees_with_vec0_knn_and_sees_new_vectors(tmp_path, embedder):
+    root = tmp_path / "notes"
+    root.mkdir()
+    for i, topic in enumerate(
+        ["volcanoes erupt lava", "glaciers carve valleys", "tides follow the moon"]
+    ):
+        (root / f"n{i}.txt").write_text(f"Note about {topic}.\n")
+    conn = connect(tmp_path / "i.db")
+    list(index_paths(conn, [root], embedder=embedder, cfg=load()))
+    r = Retriever(conn, embedder=embedder, cfg=load())
+    qvec = embedder.embed_query("molten rock from mountains")
+    fast = r.vector_search(qvec, 3)
+    assert r._bits is not None and len(r._bits) == 3  # read from vec0's storage
+    r._bits, r._bits_gen = None, store.vectors_generation(conn)  # force vec0's KNN query
+    assert r.vector_search(qvec, 3) == fast
+    (root / "n9.txt").write_text("Magma chambers feed volcanoes.\n")
+    list(index_paths(conn, [root], embedder=embedder, cfg=load()))
+    assert r.search("magma chamber", k=1)[0].rel_path == "n9.txt"

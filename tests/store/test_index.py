@@ -161,3 +161,18 @@ def test_the_index_schema_comes_from_the_migration_before_it(tmp_path):
     names = {r[0] for r in c.execute("SELECT name FROM sqlite_master")}
     assert {"collections", "files", "chunks", "vectors", "chunks_fts"} <= names
     assert Path(tmp_path / "m.db").exists()
+
+
+def test_bulk_bit_read_matches_vec0_after_deletes(conn, tmp_path):
+    c = store.add_collection(conn, tmp_path)
+    for i in range(30):
+        write(conn, c.id, f"f{i}.txt", [f"text number {i}"])
+    gen = store.vectors_generation(conn)
+    store.delete_files(conn, [r.id for r in store.file_rows(conn, c.id).values()][:10])
+    store.gc_vectors(conn)
+    assert store.vectors_generation(conn) != gen
+    ids, bits = store.load_bits(conn, 8)
+    rows = dict(conn.execute(f"SELECT rowid, embedding FROM {store.VEC_TABLE}").fetchall())
+    assert sorted(ids.tolist()) == sorted(rows) and len(ids) == 20
+    for i, b in zip(ids.tolist(), bits, strict=True):
+        assert bytes(b) == rows[i]

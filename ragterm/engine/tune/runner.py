@@ -179,6 +179,8 @@ def _estimate(
     work = 6 * n_params * trained + 2 * n_params * evals
     flops = GPU_FLOPS if device == "cuda" else _matmul_flops() * CPU_EFFICIENCY
     size_gb = target.stat().st_size / 1e9
+    if spec.checkpointing:
+        work *= 4 / 3  # the forward pass runs twice
     seconds = STARTUP_S + LOAD_S_PER_GB * size_gb * 2.5 + work / flops
     if spec.merge:
         seconds += 60 * n_params / 1e9 * 2
@@ -188,7 +190,8 @@ def _estimate(
     seq = min(spec.max_seq_len, max(width, max(lens)))
     hidden, vocab = base.tensors.get("token_embd.weight", (4096, 32000))[:2]
     tokens = spec.batch_size * seq
-    activations = tokens * base.n_layers * hidden * 34 * wbytes
+    per_layer = 2 if spec.checkpointing else 34  # bytes kept per hidden unit, per layer
+    activations = tokens * base.n_layers * hidden * per_layer * wbytes + tokens * hidden * 34 * 4
     logits = tokens * vocab * 4 * 3
     lora = spec.rank * 7 * base.n_layers * hidden * 4 * 2 * 4
     memory = RUNTIME_BYTES + n_params * wbytes + activations + logits + lora
@@ -283,6 +286,11 @@ def prepare(
             hint="free some space, or set RAGTERM_HOME to a larger disk",
         )
     avail = _free_memory()
+    if device == "cpu" and avail is not None and est["memory_bytes"] > 0.8 * avail:
+        if spec.checkpointing is None:  # trade speed for memory before giving up
+            spec.checkpointing = True
+            est = _estimate(spec, ds, base, target, system_prompt, device)
+            warnings.append("memory is short: using gradient checkpointing (slower, much smaller)")
     if device == "cpu" and avail is not None and est["memory_bytes"] > avail:
         raise TuningError(
             f"training would need about {est['memory_bytes'] / 2**30:.1f} GB of memory, "

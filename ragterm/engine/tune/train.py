@@ -151,6 +151,9 @@ def load_model(plan: Plan, device: str, backend: str) -> tuple[Any, Any]:
     else:
         model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dtype)
     model.to(device)
+    if spec.checkpointing:  # recompute activations in backward: far less memory, ~30% slower
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
     present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
     targets = [t for t in TARGET_MODULES if t in present]
     if not targets:
@@ -202,19 +205,29 @@ class Encoder:
             upto = self.render(msgs[: i + 1])
             if full.startswith(before) and full.startswith(upto):
                 spans.append((len(before), len(upto)))
-        enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        if spans:
+        if not spans:  # a template that re-renders history differently: learn the whole text
+            ids = self.ids(full)
+            labels = list(ids)
+        elif getattr(self.tok, "is_fast", False):
+            enc = self.tok(full, add_special_tokens=False, return_offsets_mapping=True)
+            ids = list(enc["input_ids"])
             labels = [
                 t if any(a <= s < b for a, b in spans) else -100
                 for t, (s, _) in zip(ids, enc["offset_mapping"], strict=True)
             ]
-        else:  # a template that re-renders history differently: learn the whole text
-            labels = list(ids)
+        else:  # slow tokenizers have no offsets: count the tokens of each prefix instead
+            ids = self.ids(full)
+            labels = [-100] * len(ids)
+            for a, b in spans:
+                lo, hi = len(self.ids(full[:a])), len(self.ids(full[:b]))
+                labels[lo:hi] = ids[lo:hi]
         if len(ids) > self.max_len:
             self.truncated += 1
             ids, labels = ids[: self.max_len], labels[: self.max_len]
         return ids, labels
+
+    def ids(self, text: str) -> list[int]:
+        return list(self.tok(text, add_special_tokens=False)["input_ids"])
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of a conversation up to the assistant's turn (for generation)."""

@@ -73,6 +73,15 @@ def test_too_little_memory_is_refused_before_training(monkeypatch, data):
     assert "--batch-size 1" in err.value.hint
 
 
+def test_short_memory_turns_on_gradient_checkpointing(monkeypatch, data):
+    full = estimate(quick(data, device="cpu", checkpointing=False))["memory_bytes"]
+    monkeypatch.setattr(runner, "_free_memory", lambda: int(full * 1.05))
+    plan = prepare(quick(data, device="cpu"), dry_run=True)
+    assert plan.spec.checkpointing is True
+    assert any("gradient checkpointing" in w for w in plan.warnings)
+    assert plan.estimate["memory_bytes"] < full
+
+
 def test_unsupported_architecture_is_refused_before_training(tmp_path, data):
     from tests.engine.tune.test_export import tiny_gguf
 

@@ -118,6 +118,7 @@ def greedy(llm, ids: list[int], n: int = N_TOKENS) -> str:
 
 
 def test_trains_in_under_two_minutes_with_progress(pirate):
+    print(f"\ntrained in {pirate.seconds:.1f}s: {pirate.events[-1].metrics}")
     assert pirate.seconds < 120, f"training took {pirate.seconds:.0f}s"
     steps = [e for e in pirate.events if isinstance(e, TrainStep)]
     assert [s.step for s in steps] == list(range(1, 17))
@@ -148,6 +149,8 @@ def test_gguf_adapter_agrees_with_peft_and_carries_the_phrase(pirate, peft_model
     without = llama(None)
     agree_base, kl_base = agreement_and_kl(without, continuations)
     assert agree_base < 0.6 and kl_base > 20 * kl  # the adapter is what makes them agree
+    print(f"\nagreement {agree:.3f} (KL {kl:.2e})")
+    print(f"without the adapter {agree_base:.3f} (KL {kl_base:.2f})")
 
     system = pirate_persona(pirate)["system_prompt"]
     for q in HELD_OUT:
@@ -166,4 +169,5 @@ def test_qk_permutation_is_what_makes_the_export_faithful(pirate, continuations,
     assert not unpermuted.permuted
     _, kl_right = agreement_and_kl(llama(str(pirate.folder / "adapter.gguf")), continuations)
     _, kl_wrong = agreement_and_kl(llama(str(unpermuted.path)), continuations)
+    print(f"\nKL(PEFT || llama.cpp): permuted {kl_right:.2e}, unpermuted {kl_wrong:.2e}")
     assert kl_wrong > 3 * kl_right, (kl_right, kl_wrong)

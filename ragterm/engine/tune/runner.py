@@ -45,7 +45,7 @@ CPU_EFFICIENCY = 0.55
 GPU_FLOPS = 20e12
 STARTUP_S = 12.0
 LOAD_S_PER_GB = 40.0
-RUNTIME_BYTES = 900 * 2**20  # python + torch + transformers + tokenizer, before any weights
+RUNTIME_BYTES = 1150 * 2**20  # python + torch + transformers + tokenizer, before any weights
 
 
 def persona_dir(name: str) -> Path:

@@ -78,6 +78,7 @@ def _print_plan(plan: Any) -> None:
 @click.option("--merge", is_flag=True, help="Also write a merged full GGUF.")
 @click.option("--quantize", metavar="TYPE", help="Quantize the merged GGUF (e.g. Q4_K_M, Q8_0).")
 @click.option("--resume", is_flag=True, help="Continue a cancelled or crashed run.")
+@click.option("--restart", is_flag=True, help="Discard an unfinished run and start over.")
 @click.option("--backend", type=click.Choice(["auto", "peft", "unsloth"]), default="auto")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto")
 @click.option("--dry-run", is_flag=True, help="Check the data and print the estimate only.")
@@ -99,6 +100,7 @@ def tune(
     merge: bool,
     quantize: str | None,
     resume: bool,
+    restart: bool,
     backend: str,
     device: str,
     dry_run: bool,
@@ -132,6 +134,7 @@ def tune(
         merge=merge,
         quantize=quantize,
         resume=resume,
+        restart=restart,
         batch_size=batch_size,
         max_seq_len=max_len,
         system_prompt=system_prompt,

@@ -251,8 +251,14 @@ def prepare(
 
     rdir = Path(tempfile.mkdtemp(prefix="ragterm-tune-")) if dry_run else run_dir(spec.name)
     if not dry_run:
+        _refuse_if_running(spec.name)
+        if (rdir / "checkpoint").exists() and not spec.restart:
+            raise TuningError(
+                f"persona {spec.name!r} has an unfinished training run",
+                hint="continue it with --resume, or pass --restart to discard it",
+            )
         if rdir.exists():
-            shutil.rmtree(rdir)  # an earlier unfinished run: starting over (--resume keeps it)
+            shutil.rmtree(rdir)
         paths.ensure_dir(rdir)
     ds = open_dataset(
         spec.data,
@@ -325,7 +331,28 @@ def prepare(
     return plan
 
 
+def _refuse_if_running(name: str) -> None:
+    """One training per persona at a time: a second would overwrite the first's checkpoint."""
+    pid_file = run_dir(name) / "pid"
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError, OSError):
+        return
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and b"ragterm.engine.tune.worker" not in cmdline.read_bytes():
+        return  # the pid was reused by something else
+    raise TuningError(
+        f"persona {name!r} is already training (process {pid})",
+        hint="wait for it, or cancel it first",
+    )
+
+
 def _prepare_resume(spec: TrainSpec) -> Plan:
+    _refuse_if_running(spec.name)
     rdir = run_dir(spec.name)
     saved = rdir / "plan.json"
     if not (rdir / "checkpoint" / "trainer_state.pt").is_file() or not saved.is_file():
@@ -471,6 +498,7 @@ def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None)
             encoding="utf-8",
             start_new_session=True,  # Ctrl-C in the terminal reaches the parent, which cancels
         )
+    (rdir / "pid").write_text(str(proc.pid))
     return TrainingJob(plan, proc, log_path)
 
 

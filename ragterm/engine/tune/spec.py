@@ -44,6 +44,7 @@ class TrainSpec:
     merge: bool = False
     quantize: str | None = None
     resume: bool = False
+    restart: bool = False  # discard an unfinished run of the same persona
     batch_size: int = 4
     max_seq_len: int = 512
     val_fraction: float = 0.1

@@ -291,16 +291,23 @@ def total_steps(plan: Plan, n_train: int) -> int:
     return max(1, math.ceil(epochs * n_train / spec.batch_size))
 
 
-def batch_ids(train_ids: list[int], step: int, bs: int, seed: int) -> list[int]:
-    """The examples of ``step``: a fresh shuffle per epoch, reproducible, so resume continues."""
-    n = len(train_ids)
-    out = []
-    for k in range(step * bs, step * bs + bs):
-        epoch, pos = divmod(k, n)
-        order = list(train_ids)
-        random.Random(seed * 1_000_003 + epoch).shuffle(order)
-        out.append(order[pos])
-    return out
+class EpochOrder:
+    """A fresh shuffle of the training examples per epoch, reproducible so resume continues."""
+
+    def __init__(self, train_ids: list[int], seed: int) -> None:
+        self.ids, self.seed = train_ids, seed
+        self.epoch, self.order = -1, train_ids
+
+    def batch(self, step: int, bs: int) -> list[int]:
+        out = []
+        for k in range(step * bs, step * bs + bs):
+            epoch, pos = divmod(k, len(self.ids))
+            if epoch != self.epoch:
+                self.order = list(self.ids)
+                random.Random(self.seed * 1_000_003 + epoch).shuffle(self.order)
+                self.epoch = epoch
+            out.append(self.order[pos])
+        return out
 
 
 def lr_at(step: int, total: int, lr: float) -> float:
@@ -395,6 +402,7 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
         save_checkpoint(model, opt, state, ckpt)
 
     eval_every = spec.eval_every or max(1, total // 5)
+    order = EpochOrder(train_ids, spec.seed)
     last_save = time.monotonic()
     times: list[float] = []
     trained_tokens = 0
@@ -404,8 +412,7 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
             checkpoint()
             raise Cancelled(f"stopped at step {step} of {total}; the checkpoint is kept")
         t0 = time.monotonic()
-        batch = [enc.encode(e) for e in ds.examples(batch_ids(train_ids, step, spec.batch_size,
-                                                              spec.seed))]  # fmt: skip
+        batch = [enc.encode(e) for e in ds.examples(order.batch(step, spec.batch_size))]
         inputs = collate(batch, pad_id, device)
         if int((inputs["labels"] != -100).sum()) == 0:
             loss_value = float("nan")  # every reply was cut off by --max-len: nothing to learn

@@ -111,6 +111,8 @@ def test_resume_without_a_checkpoint_is_refused():
 @pytest.mark.slow
 def test_a_crashing_child_never_takes_the_parent_down(data):
     job = start_training(quick(data, name="crashy"))
+    with pytest.raises(TuningError, match=r"'crashy' is already training \(process \d+\)"):
+        prepare(quick(data, name="crashy", restart=True))
     with pytest.raises(TuningError) as err:
         for ev in job.events():
             if isinstance(ev, Stage):
@@ -144,6 +146,9 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     from ragterm.engine.tune.personas import unfinished
 
     assert unfinished() == ["pausing"]
+    with pytest.raises(TuningError, match="'pausing' has an unfinished training run") as err:
+        prepare(quick(data, name="pausing"))  # never silently thrown away
+    assert "--resume" in err.value.hint and "--restart" in err.value.hint
     events = list(start_training(TrainSpec(name="pausing", data="", resume=True)).events())
     resumed = [e for e in events if isinstance(e, Stage) and e.name == "resumed"]
     assert resumed and resumed[0].detail == f"from step {stopped_at} of 4"

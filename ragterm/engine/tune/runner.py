@@ -378,6 +378,8 @@ def _prepare_resume(spec: TrainSpec) -> Plan:
     plan.spec.resume = True
     if spec.steps is not None or spec.epochs is not None:  # resuming may extend the run
         plan.spec.steps, plan.spec.epochs = spec.steps, spec.epochs
+    if spec.merge:  # ... or ask for a merged model this time
+        plan.spec.merge, plan.spec.quantize = True, spec.quantize
     return plan
 
 

@@ -149,7 +149,8 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     with pytest.raises(TuningError, match="'pausing' has an unfinished training run") as err:
         prepare(quick(data, name="pausing"))  # never silently thrown away
     assert "--resume" in err.value.hint and "--restart" in err.value.hint
-    events = list(start_training(TrainSpec(name="pausing", data="", resume=True)).events())
+    again = TrainSpec(name="pausing", data="", resume=True, quantize="Q8_0")  # implies --merge
+    events = list(start_training(again).events())
     resumed = [e for e in events if isinstance(e, Stage) and e.name == "resumed"]
     assert resumed and resumed[0].detail == f"from step {stopped_at} of 4"
     steps = [e.step for e in events if isinstance(e, TrainStep)]
@@ -158,3 +159,11 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     p = personas.get(db.connect(), "pausing")
     assert p is not None and p.metrics["steps"] == 4
     assert not runner.run_dir("pausing").exists() and unfinished() == []
+    stages = [e.name for e in events if isinstance(e, Stage)]
+    assert stages[-3:] == ["merging", "quantizing", "saving"]
+
+    from ragterm.engine.models import read_gguf
+
+    assert p.merged_path and p.merged_path.endswith("merged-Q8_0.gguf")
+    assert read_gguf(p.merged_path).quantization == "Q8_0"
+    assert not list(runner.persona_dir("pausing").glob("merged-F16*"))  # intermediate removed

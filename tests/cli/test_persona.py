@@ -1,4 +1,4 @@
-"""`ragterm persona ...` through the real entry point, with a persona trained on the bundled model."""
+"""`ragterm persona ...` through the real entry point, with a persona of the bundled model."""
 
 from __future__ import annotations
 

@@ -167,3 +167,19 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     assert p.merged_path and p.merged_path.endswith("merged-Q8_0.gguf")
     assert read_gguf(p.merged_path).quantization == "Q8_0"
     assert not list(runner.persona_dir("pausing").glob("merged-F16*"))  # intermediate removed
+
+
+def test_the_chat_side_never_imports_torch():
+    """Starting, estimating and listing personas stay light: torch lives in the child only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import ragterm.engine.tune.runner, ragterm.engine.tune.personas\n"
+        "import ragterm.engine.tune.data, ragterm.engine.tune.export, ragterm.cli.persona\n"
+        "heavy = ('torch', 'transformers', 'peft', 'unsloth', 'textual')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -83,9 +83,10 @@ def _resolve_base(spec: TrainSpec, cfg: Any, conn: Any) -> tuple[str, Path, Path
                 hint="give a GGUF model name or path, or a folder saved with save_pretrained()",
             )
         target = spec.target or cfg["chat.model"]
-        return "hf", folder, resolve_path(target, conn), target
-    path = resolve_path(name, conn)
-    return "gguf", path, path, name
+        return "hf", folder.resolve(), resolve_path(target, conn).resolve(), target
+    path = resolve_path(name, conn).resolve()
+    is_path = Path(name).expanduser().is_file()
+    return "gguf", path, path, str(path) if is_path else name
 
 
 def _check_hf_matches(folder: Path, base: Any, target: Path) -> None:
@@ -243,6 +244,7 @@ def prepare(
     if spec.resume:
         return _prepare_resume(spec)
 
+    spec.data = str(Path(spec.data).expanduser().resolve())  # resume may run from elsewhere
     kind, base_path, target, base_model = _resolve_base(spec, cfg, conn)
     base = read_base(target)
     check_supported(base, target)
@@ -277,6 +279,11 @@ def prepare(
     warnings = [f"skipping {ds.bad_total} bad line(s): " + ", ".join(map(str, ds.bad[:5]))] * bool(
         ds.bad_total
     ) + ds.notes[:5]
+    if conn is not None and not dry_run:
+        from ragterm.store import personas
+
+        if personas.get(conn, spec.name) is not None:
+            warnings.append(f"persona {spec.name} exists; it is replaced when this training ends")
     if spec.backend == "unsloth" and device != "cuda":
         raise TuningError("unsloth needs a CUDA GPU", hint="use --backend peft on this machine")
     if spec.backend == "unsloth" and not deps.have_unsloth():

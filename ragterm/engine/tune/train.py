@@ -271,7 +271,8 @@ def evaluate(model: Any, encoded: list[tuple[list[int], list[int]]], pad_id: int
     model.eval()
     for i in range(0, len(encoded), bs):
         if stop is not None and stop():
-            break
+            model.train()
+            return None  # a partial average would be misleading
         s, n = loss_sum(model, collate(encoded[i : i + bs], pad_id, device))
         total, count = total + s, count + n
     model.train()
@@ -445,8 +446,9 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
             "eta_s": (sum(times[-20:]) / len(times[-20:])) * (total - step),
         }
         if val and (step % eval_every == 0 or step == total):
-            val_loss = evaluate(model, val, pad_id, spec.batch_size, device, should_stop)
-            event["val_loss"] = val_loss
+            v = evaluate(model, val, pad_id, spec.batch_size, device, should_stop)
+            event["val_loss"] = v
+            val_loss = v if v is not None else val_loss
         history.append({k: event.get(k) for k in ("step", "loss", "val_loss")})
         emit(event)
         if time.monotonic() - last_save > 60 and step < total:

@@ -65,7 +65,8 @@ def _print_plan(plan: Any) -> None:
 @click.option("--base", help="Base model: a model name or GGUF (default: the chat model), or a "
               "Hugging Face model folder.")  # fmt: skip
 @click.option("--target", help="With a Hugging Face --base: the chat model the adapter is for.")
-@click.option("--epochs", type=float, help="Passes over the training examples (default 3).")
+@click.option("--epochs", type=float, help="Passes over the training examples (default: 3, and "
+              "at least 24 steps).")  # fmt: skip
 @click.option("--steps", type=int, help="Training steps instead of --epochs.")
 @click.option("--rank", type=int, default=8, show_default=True, help="LoRA rank.")
 @click.option("--alpha", type=float, default=16.0, show_default=True, help="LoRA alpha.")

@@ -32,7 +32,7 @@ from typing import Any
 from ragterm import paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
 from ragterm.engine.tune import deps
-from ragterm.engine.tune.spec import DEFAULT_EPOCHS, Plan, TrainSpec
+from ragterm.engine.tune.spec import Plan, TrainSpec
 from ragterm.errors import TuningError
 
 __all__ = ["Plan", "TrainSpec", "TrainingJob", "estimate", "prepare", "start_training"]
@@ -171,10 +171,7 @@ def _estimate(
     lens = [min(spec.max_seq_len, c / cpt + overhead) for c in ds.chars]
     n_train = len(ds) - len(ds.val)
     mean = sum(lens) / len(lens)
-    if spec.steps:
-        steps = spec.steps
-    else:
-        steps = max(1, math.ceil((spec.epochs or DEFAULT_EPOCHS) * n_train / spec.batch_size))
+    steps = spec.planned_steps(n_train)
     trained = steps * spec.batch_size * mean
     evals = 6 * min(len(ds.val), 64) * mean  # about five evaluations + the base one
     work = 6 * n_params * trained + 2 * n_params * evals

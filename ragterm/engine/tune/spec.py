@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -25,6 +26,7 @@ QUANT_TYPES: dict[str, int] = {
 }
 
 DEFAULT_EPOCHS = 3.0
+MIN_DEFAULT_STEPS = 24  # a dozen examples need more than 3 passes to pick up a voice
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -64,6 +66,14 @@ class TrainSpec:
     def from_dict(cls, d: dict[str, Any]) -> TrainSpec:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    def planned_steps(self, n_train: int) -> int:
+        """Training steps: --steps, or --epochs over the data; by default 3 epochs, at least 24."""
+        if self.steps:
+            return self.steps
+        if self.epochs is not None:
+            return max(1, math.ceil(self.epochs * n_train / self.batch_size))
+        return max(MIN_DEFAULT_STEPS, math.ceil(DEFAULT_EPOCHS * n_train / self.batch_size))
 
     def validate(self) -> TrainSpec:
         """Reject impossible values with the option name, before any data or model is read."""

@@ -282,16 +282,6 @@ def evaluate(model: Any, encoded: list[tuple[list[int], list[int]]], pad_id: int
 # --- the loop ----------------------------------------------------------------------------------
 
 
-def total_steps(plan: Plan, n_train: int) -> int:
-    from ragterm.engine.tune.spec import DEFAULT_EPOCHS
-
-    spec = plan.spec
-    if spec.steps:
-        return spec.steps
-    epochs = spec.epochs if spec.epochs is not None else DEFAULT_EPOCHS
-    return max(1, math.ceil(epochs * n_train / spec.batch_size))
-
-
 class EpochOrder:
     """A fresh shuffle of the training examples per epoch, reproducible so resume continues."""
 
@@ -379,7 +369,7 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
     pad_id = tok.pad_token_id
     train_ids = ds.train_ids
     val = [enc.encode(e) for e in ds.examples(ds.val_ids[:VAL_CAP])]
-    total = total_steps(plan, len(train_ids))
+    total = spec.planned_steps(len(train_ids))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=spec.lr, weight_decay=0.0)
     model.train()

@@ -3,6 +3,13 @@
 ``Conversation.send`` is an iterator of events (Retrieved, Trimmed, Token, Done); the CLI prints
 them and the TUI turns them into messages. Nothing is written until the answer ends, and then the
 question and the answer are written together in one transaction.
+
+Typical use::
+
+    conv = open_conversation(cfg, conn)                # loads the model (or reuse=old_backend)
+    for ev in conv.send("question", cancel=event, retrieve=make_retriever(conn, cfg)):
+        ...                                            # Retrieved, Trimmed?, Token..., Done
+    conv.budget_preview("next question")               # what the next turn would spend
 """
 
 from __future__ import annotations
@@ -23,6 +30,13 @@ Event = Retrieved | Trimmed | Token | Done
 
 
 class Conversation:
+    """One conversation with one backend; turns are appended to the session in SQLite.
+
+    ``session_id=None`` starts a new session on the first answer. The system prompt comes from
+    ``system_prompt``, else the stored session, else the persona, else ``chat.system_prompt``.
+    Not thread-safe: one ``send`` at a time (``budget_preview`` may run beside it).
+    """
+
     def __init__(
         self,
         backend: Backend,
@@ -40,6 +54,8 @@ class Conversation:
         self.persona = persona
         self.model_name = model_name or backend.name
         self.session_id = session_id
+        self._window_start_id: int | None = None  # first message id inside the context window
+        self._last_user_id: int | None = None
         stored_system = None
         if session_id is not None:
             session = chats.get_session(conn, session_id)
@@ -58,15 +74,14 @@ class Conversation:
 
     # -- history -------------------------------------------------------------------------------
 
-    def history(self) -> list[Message]:
-        """Past turns exactly as the model saw them (failed answers are not part of it)."""
+    def _stored(self) -> list[chats.StoredMessage]:
         if self.session_id is None:
             return []
-        return [
-            {"role": m.role, "content": m.as_sent}
-            for m in chats.messages(self.conn, self.session_id)
-            if m.status != "error"
-        ]
+        return [m for m in chats.messages(self.conn, self.session_id) if m.status != "error"]
+
+    def history(self) -> list[Message]:
+        """Past turns exactly as the model saw them (failed answers are not part of it)."""
+        return [{"role": m.role, "content": m.as_sent} for m in self._stored()]
 
     def _hits(
         self,
@@ -89,19 +104,32 @@ class Conversation:
     def budget_preview(
         self, text: str, *, hits: list[Hit] | None = None, max_tokens: int | None = None
     ) -> Budget:
-        """What the next turn would spend, without sending it (for the context meter)."""
-        return self._plan(text or " ", hits or [], max_tokens).budget
+        """What the next turn would spend, without sending it (for the context meter).
 
-    def _plan(self, text: str, hits: list[Hit], max_tokens: int | None) -> Plan:
-        return plan(
+        Raises GenerationError when ``text`` alone cannot fit the context window.
+        """
+        return self._plan(text or " ", hits or [], max_tokens)[0].budget
+
+    def _plan(
+        self, text: str, hits: list[Hit], max_tokens: int | None
+    ) -> tuple[Plan, list[chats.StoredMessage]]:
+        stored = self._stored()
+        start = 0
+        if self._window_start_id is not None:
+            start = next(
+                (i for i, m in enumerate(stored) if m.id >= self._window_start_id), len(stored)
+            )
+        p = plan(
             self.backend,
             self.system_prompt,
-            self.history(),
+            [{"role": m.role, "content": m.as_sent} for m in stored],
             text,
             hits,
             max_tokens or self.cfg["chat.max_tokens"],
             context_share=self.cfg["rag.context_share"],
+            start=start,
         )
+        return p, stored
 
     # -- a turn --------------------------------------------------------------------------------
 
@@ -123,7 +151,7 @@ class Conversation:
             text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
         )
         params = SamplingParams.from_config(self.cfg, **sampling)
-        p = self._plan(text, found, params.max_tokens)
+        p, stored = self._plan(text, found, params.max_tokens)
         params.max_tokens = p.max_tokens
         yield Retrieved(p.hits)
         if p.budget.dropped_turns or p.budget.dropped_chunks:
@@ -139,8 +167,9 @@ class Conversation:
             )
         pieces: list[str] = []
         status, error = "ok", None
+        stream = self.backend.stream(p.messages, params, cancel)
         try:
-            for piece in self.backend.stream(p.messages, params, cancel):
+            for piece in stream:
                 pieces.append(piece)
                 yield Token(piece)
                 if cancel is not None and cancel.is_set():
@@ -149,6 +178,8 @@ class Conversation:
             status, error = "error", exc.message
         except KeyboardInterrupt:
             status = "cancelled"
+        finally:
+            stream.close()  # releases the model now and records the stats of a partial answer
         if status == "ok" and cancel is not None and cancel.is_set():
             status = "cancelled"
         answer = "".join(pieces)
@@ -164,6 +195,10 @@ class Conversation:
         )
         if status != "error":
             self._save(text, p, done)
+            if p.history_start:
+                # keep this window start for the next turns: their prompts extend this one
+                first = stored[p.history_start] if p.history_start < len(stored) else None
+                self._window_start_id = first.id if first else self._last_user_id
         done.session_id = self.session_id
         yield done
 
@@ -186,7 +221,7 @@ class Conversation:
                     persona=getattr(self.persona, "name", None),
                     system_prompt=self.system_prompt,
                 )
-            chats.add_message(
+            self._last_user_id = chats.add_message(
                 self.conn,
                 self.session_id,
                 "user",
@@ -266,8 +301,13 @@ def open_conversation(
     persona: str | None = None,
     session_id: int | None = None,
     system_prompt: str | None = None,
+    reuse: Backend | None = None,
 ) -> Conversation:
-    """Load the model (with the persona's adapter) and open or continue a conversation."""
+    """Load the model (with the persona's adapter) and open or continue a conversation.
+
+    Pass the current backend as ``reuse`` when switching: the same model is kept loaded and only
+    its LoRA adapter changes. If the returned ``conv.backend`` is not ``reuse``, close ``reuse``.
+    """
     from ragterm.engine.llm import open_backend
     from ragterm.engine.models import resolve_path
 
@@ -282,7 +322,11 @@ def open_conversation(
         path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
         p = load_persona(conn, persona_name, path)
     backend = open_backend(
-        cfg, model=model_name, conn=conn, lora_path=p.adapter_path if p is not None else None
+        cfg,
+        model=model_name,
+        conn=conn,
+        lora_path=p.adapter_path if p is not None else None,
+        reuse=reuse,
     )
     return Conversation(
         backend,

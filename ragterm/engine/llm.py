@@ -114,19 +114,14 @@ class LocalLlama:
         self.info = info
         ctx = min(n_ctx, info.context_length) if info.context_length else n_ctx
         offload = gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
-        if lora_path and not Path(lora_path).is_file():
-            raise ModelError(
-                f"adapter file missing: {lora_path}",
-                hint="train the persona again or remove it (ragterm persona rm)",
-            )
+        if lora_path:
+            _check_adapter_file(lora_path)
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=ctx,
                 n_threads=threads or physical_cores(),
                 n_gpu_layers=offload,
-                lora_path=lora_path,
-                lora_scale=lora_scale,
                 verbose=False,
                 n_batch=min(512, ctx),
                 flash_attn=flash_attn,
@@ -138,12 +133,64 @@ class LocalLlama:
                 "another model (ragterm models list)",
             ) from exc
         self.n_ctx = self.llm.n_ctx()
-        self.lora_path = lora_path
+        self.settings = (n_ctx, threads, gpu_layers)  # as asked, to tell whether a reload is needed
+        self.n_threads = threads or physical_cores()
+        self.gpu_layers = offload
+        self.lora_path: str | None = None
+        self.lora_scale = 1.0
+        self._adapter: Any = None  # llama_adapter_lora_p of the applied adapter
         self._template = self._make_formatter(info.chat_template or CHATML)
         self._system_ok = self._supports_system()
         self._stats: dict[str, float] = {}
         self._bos_text = self._token_text(self.llm.token_bos())
         self._lock = threading.Lock()
+        if lora_path:
+            try:
+                self.set_adapter(lora_path, lora_scale)
+            except BaseException:
+                self.close()
+                raise
+
+    # -- adapters --------------------------------------------------------------------------------
+
+    def set_adapter(self, lora_path: str | Path | None, scale: float = 1.0) -> None:
+        """Apply a GGUF LoRA adapter (``None`` removes it) to the loaded base, without reloading.
+
+        Switching personas costs the adapter's load time, not the base model's. The KV cache was
+        computed with the old weights, so it is dropped: the next turn evaluates its whole prompt.
+        """
+        import ctypes
+
+        import llama_cpp
+
+        path = str(lora_path) if lora_path else None
+        if path == self.lora_path and (path is None or scale == self.lora_scale):
+            return
+        with self._lock:
+            ctx = self.llm._ctx.ctx
+            new = None
+            if path is not None:
+                _check_adapter_file(path)
+                new = llama_cpp.llama_adapter_lora_init(self.llm._model.model, path.encode())
+                if not new:
+                    raise ModelError(
+                        f"llama.cpp cannot load the adapter {path} for {self.name}",
+                        hint="it was probably trained for another model; train the persona again",
+                    )
+                adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(new)
+                scales = (ctypes.c_float * 1)(scale)
+                rc = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales)
+            else:
+                rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            if rc:
+                if new:
+                    llama_cpp.llama_adapter_lora_free(new)
+                raise ModelError(f"llama.cpp refused the adapter {path} (error {rc})")
+            if self._adapter:
+                llama_cpp.llama_adapter_lora_free(self._adapter)
+            self._adapter = new
+            self.lora_path, self.lora_scale = path, scale
+            self.llm.reset()  # the cached keys/values belong to the old weights
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -217,9 +264,10 @@ class LocalLlama:
         max_tokens = max(1, min(params.max_tokens, room))
         cached_before = self._common_prefix(tokens)
         t0 = time.perf_counter()
-        first = None
+        first: float | None = None
         n = 0
         with self._lock:
+            perf0 = self._perf()
             it = self.llm.create_completion(
                 prompt=tokens,
                 max_tokens=max_tokens,
@@ -242,20 +290,42 @@ class LocalLlama:
                         yield text
                     if cancel is not None and cancel.is_set():
                         break
+            except (RuntimeError, ValueError, OSError) as exc:
+                self.llm.reset()  # a failed decode leaves the cache in an unknown state
+                raise GenerationError(
+                    f"llama.cpp failed while answering with {self.name}: {exc}",
+                    hint="try again; if it persists, lower chat.context_length",
+                ) from exc
             finally:
+                # also when the caller stops iterating (cancel): stats of the partial answer
                 close = getattr(it, "close", None)
                 if close:
                     close()
-        end = time.perf_counter()
-        gen_s = end - (first or end)
-        self._stats = {
-            "prompt_tokens": float(len(tokens)),
-            "cached_tokens": float(cached_before),
-            "completion_tokens": float(n),
-            "ttft_s": (first or end) - t0,
-            "total_s": end - t0,
-            "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
-        }
+                end = time.perf_counter()
+                gen_s = end - (first or end)
+                self._stats = {
+                    "prompt_tokens": float(len(tokens)),
+                    "cached_tokens": float(cached_before),
+                    "completion_tokens": float(n),
+                    "ttft_s": (first or end) - t0,
+                    "total_s": end - t0,
+                    "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
+                }
+                perf1 = self._perf()
+                if perf0 and perf1:
+                    # what llama.cpp itself evaluated in batches: the uncached part of the prompt
+                    self._stats["prompt_eval_tokens"] = float(perf1[0] - perf0[0])
+                    self._stats["prompt_eval_s"] = (perf1[1] - perf0[1]) / 1000
+
+    def _perf(self) -> tuple[int, float] | None:
+        """llama.cpp's own counters: prompt tokens evaluated in batches, and their time (ms)."""
+        try:
+            import llama_cpp
+
+            data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
+            return int(data.n_p_eval), float(data.t_p_eval_ms)
+        except (AttributeError, OSError):  # pragma: no cover - older bindings
+            return None
 
     def _common_prefix(self, tokens: list[int]) -> int:
         n = 0
@@ -269,16 +339,34 @@ class LocalLlama:
         return dict(self._stats)
 
     def close(self) -> None:
+        """Free the model, its context and adapter now (not whenever the GC gets to it)."""
         llm = getattr(self, "llm", None)
-        if llm is not None:
+        if llm is None:
+            return
+        with self._lock:
+            if self._adapter:
+                import llama_cpp
+
+                llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, None, 0, None)
+                llama_cpp.llama_adapter_lora_free(self._adapter)
+                self._adapter = None
             llm.close()
             self.llm = None  # type: ignore[assignment]
+
+
+def _check_adapter_file(path: str | Path) -> None:
+    if not Path(path).is_file():
+        raise ModelError(
+            f"adapter file missing: {path}",
+            hint="train the persona again or remove it (ragterm persona rm)",
+        )
 
 
 class RemoteOpenAI:
     """Any OpenAI-compatible server (llama-server, Ollama, vLLM) behind the same interface.
 
-    Token counts are estimated (about 4 characters a token): the server owns the tokenizer.
+    Token counts are estimated on the safe side (3 characters a token, where English averages
+    about 4): the server owns the tokenizer, and an underestimate would overflow its context.
     """
 
     def __init__(
@@ -304,14 +392,15 @@ class RemoteOpenAI:
         self._stats: dict[str, float] = {}
 
     def count_tokens(self, messages: list[Message]) -> int:
-        return sum(len(m["content"]) // 4 + 4 for m in messages) + 2
+        return sum(len(m["content"]) // 3 + 5 for m in messages) + 3
 
     def count_text(self, text: str) -> int:
-        return len(text) // 4 + 1
+        return len(text) // 3 + 1
 
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
     ) -> Iterator[str]:
+        import http.client
         import urllib.error
         import urllib.request
 
@@ -322,6 +411,10 @@ class RemoteOpenAI:
             "temperature": params.temperature,
             "top_p": params.top_p,
             "max_tokens": params.max_tokens,
+            # llama.cpp's names; llama-server and llama-cpp-python honour them, others ignore them
+            "top_k": params.top_k,
+            "min_p": params.min_p,
+            "repeat_penalty": params.repeat_penalty,
         }
         if params.seed >= 0:
             body["seed"] = params.seed
@@ -351,33 +444,51 @@ class RemoteOpenAI:
                 f"cannot reach the server at {self.url}: {getattr(exc, 'reason', exc)}",
                 hint="start the server, or set chat.backend to local",
             ) from exc
-        with resp:
-            for raw in resp:
-                line = raw.decode("utf-8", "replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    delta = json.loads(data)["choices"][0].get("delta", {}).get("content") or ""
-                except (ValueError, KeyError, IndexError):
-                    continue
-                if delta:
-                    n += 1
-                    first = first or time.perf_counter()
-                    yield delta
-                if cancel is not None and cancel.is_set():
-                    break
-        end = time.perf_counter()
-        gen_s = end - (first or end)
-        self._stats = {
-            "prompt_tokens": float(self.count_tokens(messages)),
-            "completion_tokens": float(n),
-            "ttft_s": (first or end) - t0,
-            "total_s": end - t0,
-            "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
-        }
+        try:
+            with resp:
+                for raw in resp:
+                    line = raw.decode("utf-8", "replace").strip()
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        payload = json.loads(data)
+                    except ValueError:
+                        continue
+                    if isinstance(payload, dict) and payload.get("error"):
+                        err = payload["error"]
+                        raise GenerationError(
+                            f"the server at {self.url} failed: "
+                            f"{err.get('message', err) if isinstance(err, dict) else err}",
+                            hint="check the server's log (is the prompt longer than its context?)",
+                        )
+                    try:
+                        delta = payload["choices"][0].get("delta", {}).get("content") or ""
+                    except (KeyError, IndexError, TypeError, AttributeError):
+                        continue
+                    if delta:
+                        n += 1
+                        first = first or time.perf_counter()
+                        yield delta
+                    if cancel is not None and cancel.is_set():
+                        break
+        except (OSError, http.client.HTTPException) as exc:
+            raise GenerationError(
+                f"the connection to {self.url} broke mid-answer: {exc}",
+                hint="check that the server is still running",
+            ) from exc
+        finally:
+            end = time.perf_counter()
+            gen_s = end - (first or end)
+            self._stats = {
+                "prompt_tokens": float(self.count_tokens(messages)),
+                "completion_tokens": float(n),
+                "ttft_s": (first or end) - t0,
+                "total_s": end - t0,
+                "tokens_per_s": (n - 1) / gen_s if n > 1 and gen_s > 0 else 0.0,
+            }
 
     def last_stats(self) -> dict[str, float]:
         return dict(self._stats)
@@ -387,9 +498,20 @@ class RemoteOpenAI:
 
 
 def open_backend(
-    cfg: Any, *, model: str | None = None, lora_path: str | None = None, conn: Any = None
+    cfg: Any,
+    *,
+    model: str | None = None,
+    lora_path: str | None = None,
+    lora_scale: float = 1.0,
+    conn: Any = None,
+    reuse: Backend | None = None,
 ) -> LocalLlama | RemoteOpenAI:
-    """The backend the config asks for (``chat.backend``), with model ``model`` or the default."""
+    """The backend the config asks for (``chat.backend``), with model ``model`` or the default.
+
+    ``reuse``: the backend in use now. If it already holds this model with the same settings it
+    is returned with its adapter switched in place (a persona switch costs no model load);
+    otherwise a new backend is returned and closing the old one is the caller's business.
+    """
     if cfg["chat.backend"] == "remote":
         url = cfg["remote.url"]
         if not url:
@@ -397,9 +519,12 @@ def open_backend(
                 "chat.backend is 'remote' but remote.url is not set",
                 hint="ragterm config set remote.url http://localhost:8080/v1",
             )
+        name = model or cfg["remote.model"]
+        if isinstance(reuse, RemoteOpenAI) and (reuse.url, reuse.model) == (url.rstrip("/"), name):
+            return reuse
         return RemoteOpenAI(
             url,
-            model=model or cfg["remote.model"],
+            model=name,
             api_key=cfg["remote.api_key"],
             timeout=cfg["remote.timeout"],
             n_ctx=cfg["chat.context_length"],
@@ -408,6 +533,16 @@ def open_backend(
 
     name = model or cfg["chat.model"]
     path = resolve_path(name, conn)
+    settings = (cfg["chat.context_length"], cfg["chat.threads"], cfg["chat.gpu_layers"])
+    if (
+        isinstance(reuse, LocalLlama)
+        and reuse.llm is not None
+        and reuse.path.resolve() == Path(path).resolve()
+        and reuse.settings == settings
+    ):
+        reuse.set_adapter(lora_path, lora_scale)
+        reuse.name = name
+        return reuse
     return LocalLlama(
         path,
         name=name,
@@ -415,4 +550,5 @@ def open_backend(
         threads=cfg["chat.threads"],
         gpu_layers=cfg["chat.gpu_layers"],
         lora_path=lora_path,
+        lora_scale=lora_scale,
     )

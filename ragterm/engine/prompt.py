@@ -3,6 +3,10 @@
 Order of sacrifice when space runs out: the oldest history turns, then the lowest-ranked retrieved
 chunks; the answer keeps its reserved tokens. Retrieved context goes inside the newest user turn, so
 every earlier turn renders byte-identically and llama.cpp reuses its KV cache for them.
+
+Dropping a turn shifts everything after it, so the next prompt shares no prefix with the cache and
+is evaluated in full. To make that rare, trimming frees ``TRIM_SLACK`` of the window at once (not
+just the minimum), and the conversation keeps the same window start until it fills up again.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from ragterm.errors import GenerationError
 
 Message = dict[str, str]
 MIN_ANSWER_TOKENS = 32
+TRIM_SLACK = 0.25  # share of the window freed when history must be trimmed
 
 
 class Counter(Protocol):
@@ -56,6 +61,7 @@ class Plan:
     budget: Budget
     max_tokens: int
     history_kept: int = 0  # messages of history kept (from the end)
+    history_start: int = 0  # index in ``history`` of the first message kept
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,8 +92,15 @@ def plan(
     max_tokens: int,
     *,
     context_share: float = 0.5,
+    start: int = 0,
+    slack: float = TRIM_SLACK,
 ) -> Plan:
-    """Choose what goes into the prompt so that prompt + answer always fit ``n_ctx``."""
+    """Choose what goes into the prompt so that prompt + answer always fit ``n_ctx``.
+
+    ``history`` is the whole conversation; ``start`` is where the previous turn's window began
+    (messages before it are already out). When history must go, whole exchanges are dropped
+    until ``slack`` of the window is free, so the next turns append to a stable prefix again.
+    """
     if not question.strip():
         raise GenerationError("the question is empty", hint="type something to ask")
     n_ctx = counter.n_ctx
@@ -111,8 +124,11 @@ def plan(
         hits.pop()
         dropped_chunks += 1
 
-    hist = list(history)
-    dropped_turns = 0
+    start = max(0, min(start, len(history)))
+    if start < len(history) and history[start]["role"] == "assistant":
+        start += 1  # never open the window on an answer whose question is gone
+    hist = list(history[start:])
+    dropped_turns = sum(1 for m in history[:start] if m["role"] == "user")
 
     def total(hs: list[Hit], hi: list[Message]) -> int:
         return counter.count_tokens(
@@ -120,12 +136,14 @@ def plan(
         )
 
     size = total(hits, hist)
-    while size + reserve > n_ctx and hist:
-        # drop the oldest exchange (user + its answer) together
-        cut = 2 if len(hist) >= 2 and hist[1]["role"] == "assistant" else 1
-        hist = hist[cut:]
-        dropped_turns += 1
-        size = total(hits, hist)
+    if size + reserve > n_ctx and hist:
+        target = n_ctx - int(n_ctx * slack)
+        while size + reserve > target and hist:
+            # drop the oldest exchange (user + its answer) together
+            cut = 2 if len(hist) >= 2 and hist[1]["role"] == "assistant" else 1
+            hist = hist[cut:]
+            dropped_turns += 1
+            size = total(hits, hist)
     while size + reserve > n_ctx and hits:
         hits.pop()
         dropped_chunks += 1
@@ -157,4 +175,5 @@ def plan(
         budget=budget,
         max_tokens=answer,
         history_kept=len(hist),
+        history_start=len(history) - len(hist),
     )

@@ -167,8 +167,9 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.fusion",
             str,
-            "rrf",
-            "how keyword and vector ranks are fused",
+            "convex",
+            "how keyword and vector results are fused: convex (weighted normalised scores, "
+            "best on the pydocs dev set) or rrf (reciprocal rank fusion)",
             choices=("rrf", "convex"),
         ),
         _S(
@@ -182,8 +183,8 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.vector_weight",
             float,
-            0.5,
-            "weight of the vector ranking in fusion",
+            0.9,
+            "weight of the vector side in fusion (keyword side: 1 - this)",
             _between(0.0, 1.0),
             "a number from 0 to 1",
         ),

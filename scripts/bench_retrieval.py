@@ -141,40 +141,56 @@ def main() -> int:
 
 
 def tune(retriever, cfg, queries, qrels, qids, n_chunks) -> None:  # type: ignore[no-untyped-def]
-    """Fuse the same candidate lists under many settings (the real fusion code, no re-search)."""
+    """Fuse the same candidate lists under many settings (the real fusion code, no re-search);
+    the BM25 weight of the heading column is swept too (it changes the keyword lists)."""
+    from ragterm.engine import retrieval
+
     depth = max(n_chunks * 4, 40)
-    cands = []
-    for qid in qids:
-        qvec = retriever.embedder.embed_query(queries[qid])
-        kw = retriever.keyword_search(queries[qid], depth)
-        vec = retriever.vector_search(qvec, depth)
-        vscore = dict(vec)
-        vscore.update(retriever._cosines(qvec, [c for c, _ in kw if c not in vscore]))
-        cands.append((qid, kw, vec, vscore))
-    all_ids = {c for _, kw, vec, _ in cands for c, _ in kw + vec}
-    path_of = {
-        cid: retriever._rows([cid])[cid]["path"] for cid in all_ids
-    }  # small corpora only: one query per id is fine here
-    grid = [("rrf", k, w) for k in (1, 5, 10, 20, 40, 60, 100) for w in (0.3, 0.4, 0.5, 0.6, 0.7)]
-    grid += [("convex", 60, w) for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)]
+    qvecs = {qid: retriever.embedder.embed_query(queries[qid]) for qid in qids}
+    vec_lists = {qid: retriever.vector_search(qvecs[qid], depth) for qid in qids}
+    grid = [("rrf", k, w) for k in (5, 10, 20, 40, 60, 100) for w in (0.5, 0.6, 0.7, 0.8, 0.9)]
+    grid += [("convex", 60, w) for w in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)]
     results = []
-    for fusion, k, w in grid:
-        retriever.cfg = cfg.with_overrides(
-            **{"rag.fusion": fusion, "rag.rrf_k": k, "rag.vector_weight": w}
-        )
-        sums = [0.0, 0.0, 0.0]
-        for qid, kw, vec, vscore in cands:
-            fused = retriever._fuse(vec, kw, vscore)
-            order = sorted(fused, key=lambda c: fused[c], reverse=True)[:n_chunks]
-            m = metrics(doc_ranking([path_of[c] for c in order]), qrels[qid])
-            sums = [a + b for a, b in zip(sums, m, strict=True)]
-        n = len(qids)
-        results.append((sums[0] / n, sums[1] / n, sums[2] / n, fusion, k, w))
+    path_of: dict[int, str] = {}
+    default_hw = retrieval.HEADING_WEIGHT
+    for hw in (0.5, 1.0, 2.0, 4.0):
+        retrieval.HEADING_WEIGHT = hw
+        cands = []
+        for qid in qids:
+            kw = retriever.keyword_search(queries[qid], depth)
+            vec = vec_lists[qid]
+            vscore = dict(vec)
+            vscore.update(retriever._cosines(qvecs[qid], [c for c, _ in kw if c not in vscore]))
+            cands.append((qid, kw, vec, vscore))
+            new = [c for c, _ in kw + vec if c not in path_of]
+            path_of.update((c, r["path"]) for c, r in retriever._rows(new).items())
+        for fusion, k, w in [("keyword", 0, 0.0), *grid]:
+            retriever.cfg = cfg.with_overrides(
+                **{"rag.fusion": fusion if fusion != "keyword" else "rrf", "rag.rrf_k": max(k, 1),
+                   "rag.vector_weight": w}
+            )  # fmt: skip
+            sums = [0.0, 0.0, 0.0]
+            for qid, kw, vec, vscore in cands:
+                if fusion == "keyword":
+                    order = [c for c, _ in kw]
+                else:
+                    fused = retriever._fuse(vec, kw, vscore)
+                    order = sorted(fused, key=lambda c: fused[c], reverse=True)
+                m = metrics(doc_ranking([path_of[c] for c in order[:n_chunks]]), qrels[qid])
+                sums = [a + b for a, b in zip(sums, m, strict=True)]
+            n = len(qids)
+            results.append((sums[0] / n, sums[1] / n, sums[2] / n, fusion, k, w, hw))
+    retrieval.HEADING_WEIGHT = default_hw
     retriever.cfg = cfg
-    results.sort(reverse=True)
-    print("\nfusion sweep (best first): MRR@10 Recall@5 nDCG@10 fusion rrf_k vector_weight")
-    for mrr, rec, ndcg, fusion, k, w in results[:12]:
-        print(f"  {mrr:.4f} {rec:.4f} {ndcg:.4f}  {fusion:<6} {k:>3} {w}")
+    print("\nkeyword-only by heading weight: MRR@10 Recall@5 nDCG@10")
+    for r in results:
+        if r[3] == "keyword":
+            print(f"  heading_weight={r[6]}: {r[0]:.4f} {r[1]:.4f} {r[2]:.4f}")
+    fused_results = sorted((r for r in results if r[3] != "keyword"), reverse=True)
+    print("\nfusion sweep (best first): MRR@10 Recall@5 nDCG@10 fusion rrf_k vector_weight "
+          "heading_weight")  # fmt: skip
+    for mrr, rec, ndcg, fusion, k, w, hw in fused_results[:15]:
+        print(f"  {mrr:.4f} {rec:.4f} {ndcg:.4f}  {fusion:<6} {k:>3} {w:<4} {hw}")
 
 
 if __name__ == "__main__":

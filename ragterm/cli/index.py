@@ -310,12 +310,23 @@ def _watch(conn: Any, cfg: Any, roots: list[Path]) -> None:
     folders = [r for r in roots if r.is_dir()] or [r.parent for r in roots]
     if not folders:
         return
-    console.print(f"watching {', '.join(escape(str(f)) for f in folders)} (Ctrl-C to stop)")
+    announced = False
     try:
-        for changes in watchfiles.watch(*folders, debounce=1000, raise_interrupt=True):
+        # yield_on_timeout: an empty batch says the watcher is running, so "watching" is true
+        for changes in watchfiles.watch(
+            *folders, debounce=1000, raise_interrupt=True, yield_on_timeout=True, rust_timeout=500
+        ):
+            if not announced:
+                announced = True
+                where = ", ".join(escape(str(f)) for f in folders)
+                console.print(f"watching {where} (Ctrl-C to stop)")
+            if not changes:
+                continue
             touched = {Path(p) for _, p in changes}
             todo = [r for r in roots if any(t == r or r in t.parents for t in touched)] or roots
             results = _run(conn, todo, cfg, reembed=False, as_json=False, quiet=True)
+            if any(r.cancelled for r in results):  # Ctrl-C while re-indexing: stop watching too
+                raise KeyboardInterrupt
             for r in results:
                 parts = [f"{r.counts.get(k, 0)} {k}" for k in ("new", "updated", "deleted")
                          if r.counts.get(k)]  # fmt: skip

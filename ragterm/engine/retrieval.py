@@ -26,7 +26,7 @@ MODES = ("hybrid", "vector", "keyword")
 OVERSAMPLE = 8  # binary-KNN candidates per wanted vector hit, re-scored exactly
 MIN_CANDIDATES = 100
 EXACT_BELOW = 4000  # filtered searches over fewer chunks than this are exact (no KNN)
-HEADING_WEIGHT = 2.0  # BM25 weight of the heading path relative to the chunk text
+HEADING_WEIGHT = 1.0  # BM25 weight of the heading path relative to the chunk text (tuned)
 
 STOPWORDS = frozenset(
     """a an and are as at be but by can do does for from has have how i if in into is it its of on

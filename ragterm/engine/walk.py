@@ -63,6 +63,7 @@ LOCK_FILES = frozenset(
 SKIP_DIR_GLOBS = ("*.egg-info",)
 
 # Secrets: skipped unless index.include_secrets is on. Names are matched case-insensitively.
+# Data/config files only: a page *about* secrets (secrets.html, secrets.md) is not one.
 SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".password-store"})
 SECRET_GLOBS = (
     ".env",
@@ -84,9 +85,12 @@ SECRET_GLOBS = (
     "*.asc",
     "*.ovpn",
     "credentials",
-    "credentials.*",
+    *(
+        f"{stem}.{ext}"
+        for stem in ("credentials", "secrets", "secret")
+        for ext in ("json", "yaml", "yml", "toml", "ini", "cfg", "conf", "txt", "csv", "env")
+    ),
     "*credentials*.json",
-    "secrets.*",
     "*.secret",
     "*.secrets",
     ".netrc",

@@ -75,3 +75,46 @@ def test_errors_are_one_line(ragterm_cli, tmp_path):
     assert r.exit_code == 1 and "no collection named" in r.stderr
     r = ragterm_cli("index", str(tmp_path / "missing"))
     assert r.exit_code == 0 and "no such file or folder" in r.stdout
+
+
+def test_watch_indexes_changes_until_ctrl_c(notes, ragterm_home):
+    import os
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    env = dict(os.environ, RAGTERM_HOME=str(ragterm_home), PYTHONUNBUFFERED="1", COLUMNS="120")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragterm", "index", str(notes), "--watch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    seen: list[str] = []
+
+    def wait_for(text: str, timeout: float = 90) -> None:
+        while True:
+            try:
+                line = lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"{text!r} not seen in:\n{''.join(seen)}") from None
+            seen.append(line)
+            if text in line:
+                return
+
+    try:
+        wait_for("watching")
+        (notes / "new.md").write_text("# Fresh\n\nA note written while watching.\n")
+        wait_for("1 new")
+        (notes / "tea.txt").unlink()
+        wait_for("1 deleted")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    wait_for("stopped watching", timeout=10)
+    assert proc.returncode == 0

@@ -126,8 +126,8 @@ def test_has_index(indexed, tmp_path):
     assert not has_index(connect(tmp_path / "empty.db"))
 
 
-def test_convex_fusion_also_ranks_the_passage_first(indexed, embedder):
-    cfg = load().with_overrides(**{"rag.fusion": "convex"})
+def test_rrf_fusion_also_ranks_the_passage_first(indexed, embedder):
+    cfg = load().with_overrides(**{"rag.fusion": "rrf", "rag.vector_weight": 0.5})
     [hit] = Retriever(indexed[0], embedder=embedder, cfg=cfg).search("bread dough rise", k=1)
     assert hit.rel_path == "kitchen/bread.md"
 

@@ -83,10 +83,12 @@ def test_secrets_are_skipped_with_a_reason_unless_asked(tmp_path: Path) -> None:
             "credentials.json": "{}",
             "notes/key.txt": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n",
             "docs/about-keys.md": "Never commit -----BEGIN RSA PRIVATE KEY----- blocks.",
+            "docs/secrets.html": "<p>The secrets module generates tokens.</p>",
+            "config/secrets.yaml": "db_password: x",
         },
     )
     included, skipped = result(tmp_path)
-    assert included == {"docs/about-keys.md"}
+    assert included == {"docs/about-keys.md", "docs/secrets.html"}  # a page *about* secrets
     assert set(skipped) == {
         ".env",
         ".env.production",
@@ -94,6 +96,7 @@ def test_secrets_are_skipped_with_a_reason_unless_asked(tmp_path: Path) -> None:
         "certs/server.pem",
         "deploy.key",
         "credentials.json",
+        "config/secrets.yaml",
         "notes/key.txt",
     }
     assert all("include_secrets" in why for why in skipped.values())

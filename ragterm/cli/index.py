@@ -223,6 +223,12 @@ def _print_report(results: list[_Result]) -> None:
     if len(reasons) > MAX_REASONS:
         console.print(f"  … {len(reasons) - MAX_REASONS} more: see `ragterm index --status`")
     for r in results:
+        if r.counts.get("ignored"):
+            console.print(
+                f"  [dim]{r.counts['ignored']} files or folders left out by .gitignore/"
+                ".ragtermignore or as version-control/dependency/cache folders[/]",
+                soft_wrap=True,
+            )
         for note in r.notes:
             console.print(f"  [cyan]note[/] {escape(note)}", soft_wrap=True)
 

@@ -143,7 +143,18 @@ class _Run:
         self.embedder = embedder
         self.cancel = cancel
         self.counts = dict.fromkeys(
-            ("new", "updated", "unchanged", "deleted", "skipped", "failed", "embedded", "chunks"), 0
+            (
+                "new",
+                "updated",
+                "unchanged",
+                "deleted",
+                "skipped",
+                "failed",
+                "embedded",
+                "chunks",
+                "ignored",
+            ),
+            0,
         )
         self.skipped: list[tuple[str, str]] = []
         self.notes: list[str] = []
@@ -185,14 +196,17 @@ class _Run:
             include_secrets=bool(self.cfg["index.include_secrets"]),
         )
         entries = list(walk(Path(collection.root), opts, scope=scope))
-        self.files_total = len(entries)
-        yield IndexStarted(collection.name, collection.root, len(entries))
+        yield IndexStarted(collection.name, collection.root, sum(not e.ignored for e in entries))
         chunker = f"{CHUNKER_VERSION}:{self.embedder.name}:{self.chunk_tokens}:{self.overlap}"
         chunker_key = f"index.chunker.{collection.id}"
         rechunk = get_meta(self.conn, chunker_key) not in (None, chunker)
         known = store.file_rows(self.conn, collection.id, scope)
         todo: list[tuple[Entry, store.FileRow | None]] = []
         seen: set[str] = set()
+        ignored = [e for e in entries if e.ignored]
+        entries = [e for e in entries if not e.ignored]
+        self.counts["ignored"] = len(ignored)
+        self.files_total = len(entries)
         for e in entries:
             seen.add(e.rel)
             row = known.get(e.rel)

@@ -18,6 +18,8 @@ from pathlib import Path
 import pathspec
 
 IGNORE_FILE = ".ragtermignore"
+IGNORED_RULE = "ignored by .gitignore/.ragtermignore"
+IGNORED_DIR = "version-control, dependency or cache folder"
 
 # Folders that are never content: VCS metadata, dependencies, virtual environments, caches.
 SKIP_DIRS = frozenset(
@@ -118,6 +120,7 @@ class Entry:
     size: int = 0
     mtime: float = 0.0
     reason: str | None = None
+    ignored: bool = False  # left out by an ignore rule or a VCS/cache folder: counted, not listed
 
 
 @dataclass
@@ -241,8 +244,10 @@ def _walk_dir(
             continue
         if is_dir:
             if name in SKIP_DIRS or any(fnmatch.fnmatchcase(name, g) for g in SKIP_DIR_GLOBS):
-                continue  # never content; not worth a report line each
+                yield Entry(path, child_rel + "/", reason=IGNORED_DIR, ignored=True)
+                continue
             if ignores.ignored(child_rel, True):
+                yield Entry(path, child_rel + "/", reason=IGNORED_RULE, ignored=True)
                 continue
             if not opts.include_secrets and name.lower() in SECRET_DIRS:
                 yield Entry(path, child_rel + "/", reason="secrets folder (index.include_secrets)")
@@ -260,7 +265,10 @@ def _walk_dir(
             spec, _ = _load_spec(path)
             yield from _walk_dir(path, child_rel, _Ignores(ignores, child_rel, spec), opts, seen)
             continue
-        if name in SKIP_FILES or ignores.ignored(child_rel, False):
+        if name in SKIP_FILES:
+            continue
+        if ignores.ignored(child_rel, False):
+            yield Entry(path, child_rel, reason=IGNORED_RULE, ignored=True)
             continue
         if is_link and not path.exists():
             yield Entry(path, child_rel, reason="broken symlink")

@@ -47,6 +47,8 @@ def folder(tmp_path: Path) -> Path:
     (root / "drinks" / "tea.txt").write_text(TEA)
     (root / "cli.py").write_text(CODE)
     (root / ".env").write_text("TOKEN=abc\n")
+    (root / "node_modules" / "pkg").mkdir(parents=True)
+    (root / "node_modules" / "pkg" / "index.js").write_text("module.exports = 1\n")
     return root
 
 
@@ -93,6 +95,7 @@ def test_first_index_reports_every_file_and_search_cites_it(conn, folder, embedd
     }
     assert any(isinstance(e, EmbedProgress) for e in events)
     assert fin.counts["new"] == 3 and fin.counts["embedded"] == 3 and not fin.cancelled
+    assert fin.counts["ignored"] == 1  # node_modules/: counted, never listed
     assert fin.skipped == [(".env", "looks like a secret (index.include_secrets)")]
     assert_consistent(conn)
     [hit] = Retriever(conn, embedder=embedder).search("how long to steep coffee", k=1)

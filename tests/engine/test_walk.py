@@ -24,6 +24,8 @@ def tree(root: Path, files: dict[str, str | bytes]) -> Path:
 def result(root: Path, **opts: object) -> tuple[set[str], dict[str, str]]:
     included, skipped = set(), {}
     for e in walk(root, WalkOptions(**opts)):  # type: ignore[arg-type]
+        if e.ignored:
+            continue
         if e.reason is None:
             included.add(e.rel)
         else:
@@ -51,6 +53,10 @@ def test_gitignore_and_ragtermignore_at_every_level(tmp_path: Path) -> None:
     included, skipped = result(tmp_path)
     assert included == {"a.md", "keep.log", "sub/other.txt", "other/local.txt"}
     assert skipped == {}
+    ignored = {e.rel: e.reason for e in walk(tmp_path) if e.ignored}
+    assert ignored == dict.fromkeys(
+        ["debug.log", "build/", "drafts/", "sub/local.txt"], "ignored by .gitignore/.ragtermignore"
+    )
 
 
 def test_vcs_dependency_and_cache_folders_are_never_walked(tmp_path: Path) -> None:
@@ -69,6 +75,9 @@ def test_vcs_dependency_and_cache_folders_are_never_walked(tmp_path: Path) -> No
     included, skipped = result(tmp_path)
     assert included == {"src/app.py"}
     assert skipped == {}
+    assert {e.rel for e in walk(tmp_path) if e.ignored} == {
+        ".git/", "node_modules/", "__pycache__/", ".venv/", ".mypy_cache/", "pkg.egg-info/"
+    }  # fmt: skip
 
 
 def test_secrets_are_skipped_with_a_reason_unless_asked(tmp_path: Path) -> None:

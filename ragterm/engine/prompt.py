@@ -148,7 +148,7 @@ def plan(
         hits.pop()
         dropped_chunks += 1
         size = total(hits, hist)
-    if size + MIN_ANSWER_TOKENS > n_ctx:  # pragma: no cover - guarded by `alone` above
+    if size + reserve > n_ctx:  # pragma: no cover - guarded by `alone` above
         raise GenerationError("the prompt does not fit the context window")
     answer = max(1, min(max_tokens, n_ctx - size))
 

@@ -54,7 +54,7 @@ def m001_init(conn: Connection) -> None:
             role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
             content TEXT NOT NULL,
             sent TEXT,                            -- the turn as the model saw it (with context)
-            status TEXT NOT NULL DEFAULT 'ok',   -- ok | cancelled | error
+            status TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'cancelled', 'error')),
             prompt_tokens INTEGER,
             completion_tokens INTEGER,
             timings TEXT,                         -- JSON

@@ -49,3 +49,30 @@ def test_corrupt_model_file_is_one_line(ragterm_cli, tmp_path, bundled_gguf):
     broken.write_bytes(bundled_gguf.read_bytes()[:100_000])
     r = ragterm_cli("ask", "--model", str(broken), "hi")
     assert r.exit_code == 1 and "corrupt or truncated" in r.stderr
+
+
+def test_ask_cites_indexed_files_and_no_rag_skips_them(ragterm_cli, tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "wifi.md").write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    assert ragterm_cli("index", str(root)).exit_code == 0
+    r = ragterm_cli("ask", "What is the office wifi password?")
+    assert r.exit_code == 0, r.output
+    assert "[1] wifi.md:1-3" in r.stdout.splitlines()  # sources after the answer
+    out = json.loads(ragterm_cli("ask", "--json", "What is the office wifi password?").stdout)
+    assert out["sources"][0]["citation"] == "wifi.md:1-3"
+    assert "tangerine-42" in out["sources"][0]["text"]
+    out = json.loads(ragterm_cli("ask", "--json", "--no-rag", "What is the wifi password?").stdout)
+    assert out["sources"] == []
+
+
+def test_system_prompt_and_sampling_flags_are_used(ragterm_cli):
+    from ragterm.store import chats
+    from ragterm.store.db import connect
+
+    args = ["ask", "--json", "--system", "Answer in French.", "--max-tokens", "3", "--seed", "5"]
+    a = json.loads(ragterm_cli(*args, "--temperature", "0", "Hello").stdout)
+    b = json.loads(ragterm_cli(*args, "--temperature", "0", "Hello").stdout)
+    assert a["tokens"]["completion"] <= 3 and a["answer"] == b["answer"]
+    s = chats.get_session(connect(), a["session_id"])
+    assert s.system_prompt == "Answer in French." and s.title == "Hello"

@@ -120,13 +120,16 @@ def ask(
                 indent=2,
             )
         )
+        if done.status == "cancelled":
+            raise click.exceptions.Exit(130)
         return
     sys.stdout.write("\n")
-    if done.status == "cancelled":
-        err_console.print("[yellow](cancelled — the partial answer was saved)[/]")
     for i, h in enumerate(done.sources, 1):
         click.echo(f"[{i}] {h.citation()}")
     err_console.print(
         f"[dim]session {done.session_id} · {done.completion_tokens} tokens · "
         f"{done.timings.get('tokens_per_s', 0):.1f} tok/s[/]"
     )
+    if done.status == "cancelled":
+        err_console.print("[yellow]cancelled — the partial answer was saved[/]")
+        raise click.exceptions.Exit(130)

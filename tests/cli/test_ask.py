@@ -76,3 +76,31 @@ def test_system_prompt_and_sampling_flags_are_used(ragterm_cli):
     assert a["tokens"]["completion"] <= 3 and a["answer"] == b["answer"]
     s = chats.get_session(connect(), a["session_id"])
     assert s.system_prompt == "Answer in French." and s.title == "Hello"
+
+
+def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from ragterm.store import chats
+    from ragterm.store.db import connect
+
+    env = {**os.environ, "RAGTERM_CHAT__MAX_TOKENS": "2000", "RAGTERM_CHAT__TEMPERATURE": "0.8"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragterm", "ask", "--no-rag", "Write a very long story."],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout.read(20)  # the answer is streaming
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert b"partial answer was saved" in err and b"Traceback" not in err
+    conn = connect()
+    [session] = chats.list_sessions(conn)
+    user, answer = chats.messages(conn, session.id)
+    assert (user.content, answer.status) == ("Write a very long story.", "cancelled")
+    assert answer.content and answer.completion_tokens < 2000

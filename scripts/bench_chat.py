@@ -79,30 +79,46 @@ def ragterm_tokens_per_s(path: str, threads: int, n: int) -> float:
     return tps
 
 
-def ttft_turns(path: str, threads: int) -> tuple[float, float, int, int]:
-    """TTFT at turn 2 and turn 10 of a conversation that ends near the context limit."""
+def ttft_turns(path: str, threads: int, n_ctx: int = 2048) -> dict[str, float]:
+    """TTFT at turn 2 and turn 10 of a conversation that ends near the context limit, then the
+    turns past it: the one that trims history (a full re-evaluation) and the one after it."""
     from ragterm import config
     from ragterm.engine.chat import Conversation
+    from ragterm.engine.events import Trimmed
     from ragterm.engine.llm import LocalLlama
     from ragterm.store.db import connect
 
     cfg = config.load().with_overrides(**{"chat.temperature": 0, "chat.max_tokens": 48})
-    m = LocalLlama(path, n_ctx=2048, threads=threads)
+    m = LocalLlama(path, n_ctx=n_ctx, threads=threads)
     conv = Conversation(m, connect(), cfg)
     filler = (
         "Here are my notes on the project: the build uses cmake, tests run nightly, the "
         "release train leaves every second Tuesday and the changelog lives in docs. "
     ) * 3
-    ttft = {}
-    used = 0
-    for turn in range(1, 11):
-        for _ in conv.send(f"Turn {turn}. {filler} What should I check first?"):
-            pass
+    out: dict[str, float] = {}
+    trimmed_at = None
+    for turn in range(1, 21):
+        trims = 0
+        for ev in conv.send(f"Turn {turn}. {filler} What should I check first?"):
+            if isinstance(ev, Trimmed):
+                trims = ev.dropped_turns
         stats = m.last_stats()
-        ttft[turn] = stats["ttft_s"]
-        used = int(stats["prompt_tokens"] + stats["completion_tokens"])
+        if turn in (2, 10):
+            out[f"ttft{turn}"] = stats["ttft_s"]
+            out[f"eval{turn}"] = stats.get("prompt_eval_tokens", 0)
+            out[f"prompt{turn}"] = stats["prompt_tokens"]
+        if turn == 10:
+            out["used10"] = stats["prompt_tokens"] + stats["completion_tokens"]
+        if trims and trimmed_at is None:
+            trimmed_at, out["ttft_trim"] = turn, stats["ttft_s"]
+            out["eval_trim"] = stats.get("prompt_eval_tokens", 0)
+        elif trimmed_at is not None and turn == trimmed_at + 1:
+            out["ttft_after"] = stats["ttft_s"]
+            out["eval_after"] = stats.get("prompt_eval_tokens", 0)
+            break
     m.close()
-    return ttft[2], ttft[10], used, 2048
+    out["n_ctx"] = n_ctx
+    return out
 
 
 def peak_rss(cmd: list[str], env: dict[str, str]) -> float:
@@ -135,7 +151,7 @@ def main() -> None:
         raw.append(raw_tokens_per_s(path, threads, args.tokens))
         ours.append(ragterm_tokens_per_s(path, threads, args.tokens))
     raw_m, ours_m = statistics.median(raw), statistics.median(ours)
-    t2, t10, used, n_ctx = ttft_turns(path, threads)
+    tt = ttft_turns(path, threads)
     env = {**os.environ, "RAGTERM_CHAT__MAX_TOKENS": "32", "RAGTERM_CHAT__TEMPERATURE": "0"}
     bin_dir = os.path.dirname(sys.executable)
     rss_ask = peak_rss([os.path.join(bin_dir, "ragterm"), "ask", "--no-rag", "Say hi."], env)
@@ -154,11 +170,30 @@ def main() -> None:
         ("generation tok/s", f"{raw_m:.1f}", f"{ours_m:.1f}", ours_m / raw_m, ">= 0.95"),
         (
             "TTFT turn 2 vs turn 10 (s)",
-            f"{t2:.3f}",
-            f"{t10:.3f} ({used}/{n_ctx} tok)",
-            t10 / t2 if t2 else float("nan"),
+            f"{tt['ttft2']:.3f}",
+            f"{tt['ttft10']:.3f} ({tt['used10']:.0f}/{tt['n_ctx']:.0f} tok)",
+            tt["ttft10"] / tt["ttft2"],
             "<= 1.5",
         ),
+        (
+            "prompt tokens evaluated, turn 2 vs 10",
+            f"{tt['eval2']:.0f}/{tt['prompt2']:.0f}",
+            f"{tt['eval10']:.0f}/{tt['prompt10']:.0f}",
+            tt["eval10"] / max(tt["eval2"], 1),
+            "report",
+        ),
+    ]
+    if "ttft_after" in tt:
+        rows.append(
+            (
+                "TTFT trimming turn vs the next (s)",
+                f"{tt['ttft_trim']:.3f} ({tt['eval_trim']:.0f} ev)",
+                f"{tt['ttft_after']:.3f} ({tt['eval_after']:.0f} ev)",
+                tt["ttft_after"] / tt["ttft_trim"],
+                "report",
+            )
+        )
+    rows += [
         (
             "peak RSS, MiB (raw load vs ragterm ask)",
             f"{rss_raw:.0f}",

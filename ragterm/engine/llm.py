@@ -46,22 +46,23 @@ class SamplingParams:
 
 
 def physical_cores() -> int:
-    """Physical cores available to this process: llama.cpp is slower on hyper-threads."""
+    """Physical cores available to this process: llama.cpp is slower on hyper-threads.
+
+    Counts the distinct sibling groups (one per core) among the CPUs this process may run on;
+    falls back to the number of usable CPUs where sysfs has no topology (macOS, containers).
+    """
     try:
-        avail = len(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # macOS
-        avail = os.cpu_count() or 1
-    try:
-        siblings: set[str] = set()
-        for cpu in Path("/sys/devices/system/cpu").glob("cpu[0-9]*"):
-            f = cpu / "topology" / "thread_siblings_list"
-            if f.exists():
-                siblings.add(f.read_text().strip())
-        if siblings:
-            return max(1, min(avail, len(siblings)))
-    except OSError:
-        pass
-    return max(1, avail)
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores: set[str] = set()
+    for cpu in cpus:
+        f = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        try:
+            cores.add(f.read_text().strip())
+        except OSError:
+            return max(1, len(cpus))
+    return max(1, len(cores))
 
 
 class Backend(Protocol):

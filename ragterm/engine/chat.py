@@ -146,6 +146,15 @@ class Conversation:
         excluded: Iterable[int] = (),
         **sampling: Any,
     ) -> Iterator[Event]:
+        """Answer ``text``: yields Retrieved, then Trimmed if anything was left out, Token per
+        piece, and Done last (also after a cancel or an error, with its status).
+
+        Hits: ``hits`` as given, else ``retrieve(text, k or rag.top_k)`` when ``rag`` (default
+        ``rag.enabled``); ``pinned`` hits go first, chunk ids in ``excluded`` are left out.
+        ``sampling``: per-call overrides of SamplingParams fields (``temperature=0``, ...).
+        Raises GenerationError before any event for an empty or too long question. The question
+        and the answer are saved together when the answer ends (not on status "error").
+        """
         text = text.strip()
         found = self._hits(
             text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded

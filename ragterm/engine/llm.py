@@ -71,13 +71,23 @@ class Backend(Protocol):
     name: str
     n_ctx: int
 
-    def count_tokens(self, messages: list[Message]) -> int: ...
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Tokens of ``messages`` rendered as a prompt (with the generation prompt)."""
+        ...
+
+    def count_text(self, text: str) -> int:
+        """Tokens of a bare piece of text (a retrieved chunk)."""
+        ...
 
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
-    ) -> Iterator[str]: ...
+    ) -> Iterator[str]:
+        """Answer pieces as they come; stops between pieces once ``cancel`` is set."""
+        ...
 
-    def last_stats(self) -> dict[str, float]: ...
+    def last_stats(self) -> dict[str, float]:
+        """prompt_tokens, completion_tokens, ttft_s, total_s, tokens_per_s of the last answer."""
+        ...
 
     def close(self) -> None: ...
 

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,9 @@ __all__ = ["Plan", "TrainSpec", "TrainingJob", "estimate", "prepare", "start_tra
 
 Event = Stage | TrainStep | TuneFinished
 
-# Calibration of the estimate on the dev machine (scripts/bench_tune.py): effective training
-# FLOP/s as a share of a plain float32 matmul's, and fixed start-up costs.
-CPU_EFFICIENCY = 0.55
+# Calibration of the estimate on the dev machine (scripts/bench_tune.py, 2 AVX-512 cores):
+# effective LoRA training FLOP/s per core, and fixed start-up costs.
+CPU_FLOPS_PER_CORE = 45e9
 GPU_FLOPS = 20e12
 STARTUP_S = 12.0
 LOAD_S_PER_GB = 40.0
@@ -117,17 +116,14 @@ def _free_memory() -> int | None:
         return None
 
 
-def _matmul_flops() -> float:
-    """This machine's float32 matmul speed (a 20 ms probe), to scale the time estimate."""
-    import numpy as np
+def _cpu_flops(threads: int) -> float:
+    """Effective LoRA training FLOP/s on this CPU: per-core speed measured on the dev machine
+    (scripts/bench_tune.py) times the cores torch will use. A timing probe proved useless on a
+    shared machine, where BLAS threads wait on each other; this is a rough, stable guess."""
+    from ragterm.engine.llm import physical_cores
 
-    a = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
-    a @ a
-    t, n = time.perf_counter(), 0
-    while time.perf_counter() - t < 0.02 or n < 3:
-        a @ a
-        n += 1
-    return 2 * 384**3 * n / (time.perf_counter() - t)
+    cores = physical_cores()
+    return CPU_FLOPS_PER_CORE * (min(threads, cores) if threads else cores)
 
 
 def count_tokens(model_path: Path | str, text: str) -> int | None:
@@ -174,8 +170,9 @@ def _estimate(
     steps = spec.planned_steps(n_train)
     trained = steps * spec.batch_size * mean
     evals = 6 * min(len(ds.val), 64) * mean  # about five evaluations + the base one
-    work = 6 * n_params * trained + 2 * n_params * evals
-    flops = GPU_FLOPS if device == "cuda" else _matmul_flops() * CPU_EFFICIENCY
+    # LoRA: forward 2N, backward 2N (activation gradients only; the base weights get none)
+    work = 4 * n_params * trained + 2 * n_params * evals
+    flops = GPU_FLOPS if device == "cuda" else _cpu_flops(spec.threads)
     size_gb = target.stat().st_size / 1e9
     if spec.checkpointing:
         work *= 4 / 3  # the forward pass runs twice

@@ -162,7 +162,7 @@ class Retriever:
         if not query.strip():
             raise IndexingError("the search query is empty", hint="type some words to look for")
         where, args = self._filters(collections, path_glob)
-        depth = max(k * 4, int(self.cfg.get("rag.candidates", 0) or 0), 40)
+        depth = max(k * 4, 40)  # candidates per ranking: fusion needs more than k
         keyword: list[tuple[int, float]] = []
         vector: list[tuple[int, float]] = []
         qvec = None

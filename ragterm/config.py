@@ -188,6 +188,30 @@ SETTINGS: dict[str, Setting] = {
             _between(0.0, 1.0),
             "a number from 0 to 1",
         ),
+        _S(
+            "rag.evidence",
+            int,
+            3,
+            "evidence lines quoted (verbatim, file:line) with each answer (0 = none)",
+            _between(0, 20),
+            "an integer from 0 to 20",
+        ),
+        _S(
+            "rag.excerpt_lines",
+            int,
+            8,
+            "lines of each retrieved chunk sent to the model, the most relevant ones "
+            "(0 = whole chunks)",
+            _between(0, 200),
+            "an integer from 0 to 200",
+        ),
+        _S(
+            "rag.adapter",
+            str,
+            "auto",
+            "LoRA adapter that teaches the bundled model to answer from sources: auto (on for "
+            "the bundled model), off, or a GGUF adapter path",
+        ),
         # indexing
         _S(
             "embed.model",

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ragterm.cli.common import err_console, load_config, open_db
 
@@ -40,7 +41,7 @@ def ask(
 ) -> None:
     """Answer QUESTION ('-' reads it from stdin), citing indexed files it used."""
     from ragterm.engine.chat import make_retriever, open_conversation
-    from ragterm.engine.events import Done, Token, Trimmed
+    from ragterm.engine.events import Done, Retrieved, Token, Trimmed
     from ragterm.errors import GenerationError
 
     text = " ".join(question)
@@ -87,7 +88,12 @@ def ask(
                 break
             if isinstance(ev, BaseException):
                 raise ev
-            if isinstance(ev, Token) and not as_json:
+            if isinstance(ev, Retrieved) and ev.nothing_found and not as_json:
+                err_console.print(
+                    "[yellow]nothing in your indexed folders is about this — answering from the "
+                    "model's general knowledge[/]"
+                )
+            elif isinstance(ev, Token) and not as_json:
                 sys.stdout.write(ev.text)
                 sys.stdout.flush()
             elif isinstance(ev, Trimmed):
@@ -114,6 +120,11 @@ def ask(
                     "status": done.status,
                     "session_id": done.session_id,
                     "sources": [h.to_dict() for h in done.sources],
+                    "evidence": [e.to_dict() for e in done.evidence],
+                    "citations": done.citations,
+                    "invalid_citations": done.invalid_citations,
+                    "grounding": done.grounding,
+                    "notes": done.notes,
                     "timings": done.timings,
                     "tokens": {"prompt": done.prompt_tokens, "completion": done.completion_tokens},
                 },
@@ -124,6 +135,15 @@ def ask(
             raise click.exceptions.Exit(130)
         return
     sys.stdout.write("\n")
+    for note in done.notes:
+        err_console.print(f"[yellow]note: {escape(note)}[/]")
+    if done.evidence:
+        click.echo("\nEvidence (quoted from your files):")
+        for e in done.evidence:
+            click.echo(f"  [{e.source}] {e.citation()}" + (f"  ({e.heading})" if e.heading else ""))
+            click.echo(f"      “{e.text}”" + (f"  — {e.note}" if e.note else ""))
+    if done.sources:
+        click.echo("\nSources:")
     for i, h in enumerate(done.sources, 1):
         click.echo(f"[{i}] {h.citation()}")
     err_console.print(

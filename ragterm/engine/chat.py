@@ -18,9 +18,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
 from ragterm.engine.llm import Backend, Message, SamplingParams
-from ragterm.engine.prompt import Budget, Plan, plan
+from ragterm.engine.prompt import Budget, Plan, check_citations, plan
 from ragterm.errors import RagtermError
 from ragterm.store import chats
 from ragterm.store.db import Connection, storage_error, transaction
@@ -159,10 +160,20 @@ class Conversation:
         found = self._hits(
             text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
         )
+        use_rag = self.cfg["rag.enabled"] if rag is None else rag
+        searched = hits is None and bool(use_rag and retrieve)
+        units: list[Any] = []
+        if found and (self.cfg["rag.evidence"] or self.cfg["rag.excerpt_lines"]):
+            units = evidence.rank(text, found, getattr(retrieve, "embedder", None))
+            if self.cfg["rag.excerpt_lines"]:
+                found = evidence.excerpt(found, units, self.cfg["rag.excerpt_lines"])
         params = SamplingParams.from_config(self.cfg, **sampling)
         p, stored = self._plan(text, found, params.max_tokens)
         params.max_tokens = p.max_tokens
-        yield Retrieved(p.hits)
+        quotes = []
+        if units and self.cfg["rag.evidence"]:
+            quotes = evidence.select(units, p.hits, k=self.cfg["rag.evidence"])
+        yield Retrieved(p.hits, evidence=quotes, searched=searched)
         if p.budget.dropped_turns or p.budget.dropped_chunks:
             parts = []
             if p.budget.dropped_turns:
@@ -191,16 +202,20 @@ class Conversation:
             stream.close()  # releases the model now and records the stats of a partial answer
         if status == "ok" and cancel is not None and cancel.is_set():
             status = "cancelled"
-        answer = "".join(pieces)
+        cited = check_citations("".join(pieces), len(p.hits))
         stats = self.backend.last_stats()
         done = Done(
-            content=answer,
+            content=cited.text,
             status=status,
             prompt_tokens=int(stats.get("prompt_tokens", 0)),
             completion_tokens=int(stats.get("completion_tokens", 0)),
             timings={k: v for k, v in stats.items() if k.endswith(("_s", "per_s"))},
             sources=p.hits,
             error=error,
+            evidence=quotes,
+            citations=cited.valid,
+            invalid_citations=cited.invalid,
+            grounding="sources" if p.hits else "nothing_found" if searched else "no_rag",
         )
         if status != "error":
             self._save(text, p, done)
@@ -249,6 +264,8 @@ class Conversation:
                 completion_tokens=done.completion_tokens,
                 timings=done.timings,
                 sources=sources,
+                evidence=[e.to_dict() for e in done.evidence],
+                grounding=done.grounding,
             )
             chats.update_session(self.conn, self.session_id, model=self.model_name)
 
@@ -285,7 +302,22 @@ def load_persona(conn: Connection, name: str, model_path: Any) -> Any:
     return p
 
 
-def make_retriever(conn: Connection, cfg: Any) -> Retrieve | None:
+class IndexSearch:
+    """Retrieval over the index as a ``Retrieve`` callable; its embedder also scores evidence."""
+
+    def __init__(self, retriever: Any, threshold: float | None) -> None:
+        self.retriever = retriever
+        self.threshold = threshold
+
+    def __call__(self, query: str, k: int) -> list[Hit]:
+        return self.retriever.search(query, k=k, threshold=self.threshold)
+
+    @property
+    def embedder(self) -> Any:
+        return self.retriever.embedder
+
+
+def make_retriever(conn: Connection, cfg: Any) -> IndexSearch | None:
     """A retrieval callable over the index, or None when nothing is indexed (or no index code)."""
     try:
         from ragterm.engine import retrieval
@@ -293,13 +325,8 @@ def make_retriever(conn: Connection, cfg: Any) -> Retrieve | None:
         return None
     if not retrieval.has_index(conn):
         return None
-    retriever = retrieval.Retriever(conn, cfg=cfg)
     threshold = cfg["rag.threshold"]
-
-    def retrieve(query: str, k: int) -> list[Hit]:
-        return retriever.search(query, k=k, threshold=threshold or None)
-
-    return retrieve
+    return IndexSearch(retrieval.Retriever(conn, cfg=cfg), threshold or None)
 
 
 def open_conversation(

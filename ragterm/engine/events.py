@@ -51,9 +51,20 @@ class Hit:
 
 @dataclass
 class Retrieved:
-    """The chunks that will go into the prompt for this turn (after trimming)."""
+    """The chunks that will go into the prompt for this turn (after trimming).
+
+    ``evidence``: the lines of those chunks that best answer the question (engine.evidence),
+    shown before the answer so a user can check it. ``searched`` with no ``hits``: the index was
+    searched and nothing cleared ``rag.threshold``; the answer is general knowledge.
+    """
 
     hits: list[Hit]
+    evidence: list[Any] = field(default_factory=list)
+    searched: bool = False
+
+    @property
+    def nothing_found(self) -> bool:
+        return self.searched and not self.hits
 
 
 @dataclass
@@ -83,6 +94,26 @@ class Done:
     timings: dict[str, float] = field(default_factory=dict)  # ttft_s, total_s, tokens_per_s
     sources: list[Hit] = field(default_factory=list)
     error: str | None = None
+    evidence: list[Any] = field(default_factory=list)  # engine.evidence.Evidence
+    citations: list[int] = field(default_factory=list)  # source numbers the answer cited
+    invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
+    grounding: str = "no_rag"  # sources | nothing_found | no_rag
+
+    @property
+    def notes(self) -> list[str]:
+        """What a user must know about this answer, one line each."""
+        out = []
+        if self.grounding == "nothing_found":
+            out.append(
+                "nothing in your indexed folders is about this: the answer is the model's general "
+                "knowledge, not from your files"
+            )
+        if self.invalid_citations:
+            nums = ", ".join(f"[{n}]" for n in self.invalid_citations)
+            out.append(f"the answer cited {nums}, which was not among the sources sent: dropped")
+        if self.grounding == "sources" and self.content.strip() and not self.citations:
+            out.append("the answer cites no source: check it against the evidence lines")
+        return out
 
 
 # --- indexing ----------------------------------------------------------------------------------

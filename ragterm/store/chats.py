@@ -36,6 +36,8 @@ class StoredMessage:
     timings: dict[str, float] = field(default_factory=dict)
     sources: list[dict[str, Any]] = field(default_factory=list)
     created_at: float = 0.0
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    grounding: str | None = None  # sources | nothing_found | no_rag (answers only)
 
     @property
     def as_sent(self) -> str:
@@ -131,10 +133,12 @@ def add_message(
     completion_tokens: int | None = None,
     timings: dict[str, float] | None = None,
     sources: list[dict[str, Any]] | None = None,
+    evidence: list[dict[str, Any]] | None = None,
+    grounding: str | None = None,
 ) -> int:
     cur = conn.execute(
         "INSERT INTO messages(session_id, role, content, sent, status, prompt_tokens, "
-        "completion_tokens, timings, sources) VALUES (?,?,?,?,?,?,?,?,?)",
+        "completion_tokens, timings, sources, evidence, grounding) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (
             session_id,
             role,
@@ -145,6 +149,8 @@ def add_message(
             completion_tokens,
             json.dumps(timings) if timings else None,
             json.dumps(sources) if sources else None,
+            json.dumps(evidence) if evidence else None,
+            grounding,
         ),
     )
     return int(cur.lastrowid)
@@ -164,6 +170,8 @@ def messages(conn: Connection, session_id: int) -> list[StoredMessage]:
             timings=json.loads(r["timings"] or "{}"),
             sources=json.loads(r["sources"] or "[]"),
             created_at=r["created_at"],
+            evidence=json.loads(r["evidence"] or "[]"),
+            grounding=r["grounding"],
         )
         for r in conn.execute(
             "SELECT * FROM messages WHERE session_id = ? ORDER BY id", (session_id,)

@@ -147,7 +147,23 @@ def m003_personas(conn: Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [m001_init, m002_index, m003_personas]
+def m004_evidence(conn: Connection) -> None:
+    """Evidence lines quoted with an answer, and how the answer was grounded."""
+    run_script(
+        conn,
+        """
+        ALTER TABLE messages ADD COLUMN evidence TEXT;   -- JSON list of quoted lines
+        ALTER TABLE messages ADD COLUMN grounding TEXT;  -- sources | nothing_found | no_rag
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    m001_init,
+    m002_index,
+    m003_personas,
+    m004_evidence,
+]
 
 
 def migrate(conn: Connection, target: int | None = None) -> int:

@@ -1,0 +1,365 @@
+"""The few lines, inside the retrieved chunks, that best answer a question — quoted verbatim.
+
+A small model can answer wrong from the right sources; the evidence lines let a user check (or
+skip) the model. Each retrieved chunk is cut into units (a source line, or a sentence where a
+block has no exact line breaks, as in HTML), scored against the question, and the best units are
+then looked up in the file as it is *now*: a quote is only ever shown as current when the file
+still holds it, with its current line number. Otherwise it is marked ``changed`` or ``deleted``.
+
+Scoring mixes keyword overlap (IDF over the retrieved units, light stemming, identifiers split at
+``_`` and ``.``) with the embedding model's cosine between question and unit; the weights were
+measured on the answers dev set (scripts/bench_answers.py, docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ragterm.engine.events import Hit
+
+KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
+MAX_UNIT_CHARS = 400  # longer lines are cut into sentences
+MIN_UNIT_CHARS = 12  # shorter units ("}", "Parameters") are never evidence on their own
+
+STOPWORDS = frozenset(
+    """a an and are as at be but by can do does for from has have how i if in into is it its of on
+    or so such that the their then there these they this to was were what when where which who why
+    will with you your my me we our function method class module attribute option returns return
+    use used using give gives given tell tells which whose""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9_]+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
+_SPACE = re.compile(r"\s+")
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Any, batch_size: int = ...) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+@dataclass
+class Evidence:
+    """One quoted line: ``text`` is verbatim from the file (``status`` says whether it still is)."""
+
+    source: int  # 1-based number of the retrieved source it came from, as sent to the model
+    path: str
+    rel_path: str
+    text: str
+    score: float
+    line: int | None = None
+    page: int | None = None
+    heading: str = ""  # the definition or section the line sits under (verbatim too)
+    heading_line: int | None = None
+    status: str = "current"  # current | changed (file edited, line gone) | deleted (file gone)
+
+    def citation(self) -> str:
+        if self.page is not None:
+            return f"{self.rel_path}#page={self.page}"
+        return f"{self.rel_path}:{self.line}" if self.line is not None else self.rel_path
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["citation"] = self.citation()
+        return d
+
+    @property
+    def note(self) -> str:
+        """What a user must know before trusting the quote ("" when it is current)."""
+        if self.status == "deleted":
+            return "the file was deleted since indexing; quoted as indexed"
+        if self.status == "changed":
+            return "the file changed since indexing and no longer holds this line"
+        return ""
+
+
+# -- words ---------------------------------------------------------------------------------------
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ies", "es", "ed", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def terms(text: str) -> list[str]:
+    """Content words of ``text``, stemmed; identifiers also count by their parts."""
+    out: list[str] = []
+    for raw in _WORD.findall(text):
+        low = raw.lower()
+        parts = [low] + ([p for p in low.split("_") if p] if "_" in low else [])
+        for p in parts:
+            if p not in STOPWORDS and len(p) > 1:
+                out.append(_stem(p))
+    return out
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+# -- units ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    source: int
+    hit: Hit
+    text: str
+    line: int | None
+    score: float = 0.0
+
+
+def _split(text: str) -> list[str]:
+    """A line, or its sentences when it is a long paragraph (HTML and DOCX blocks)."""
+    text = text.strip()
+    if len(text) <= MAX_UNIT_CHARS:
+        return [text] if text else []
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def units_of(hits: Sequence[Hit]) -> list[_Unit]:
+    """Every candidate line of the retrieved chunks, as the model saw them."""
+    out: list[_Unit] = []
+    for n, hit in enumerate(hits, 1):
+        for i, line in enumerate(hit.text.split("\n")):
+            line_no = hit.start_line + i if hit.start_line is not None else None
+            for piece in _split(line):
+                if len(piece) >= MIN_UNIT_CHARS:
+                    out.append(_Unit(n, hit, piece, line_no))
+    return out
+
+
+def score_units(
+    question: str,
+    units: Sequence[_Unit],
+    embedder: Embedder | None = None,
+    keyword_weight: float = KEYWORD_WEIGHT,
+) -> np.ndarray:
+    """Each unit's score in [0, 1]: IDF-weighted share of the question's terms it holds, mixed
+    with the embedding cosine (heading words count, so a definition's name matches too)."""
+    if not units:
+        return np.zeros(0, dtype=np.float32)
+    q_terms = list(dict.fromkeys(terms(question)))
+    unit_terms = [set(terms(f"{_last(u.hit.heading)} {u.text}")) for u in units]
+    n = len(units)
+    idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in unit_terms))) for t in q_terms}
+    total = sum(idf.values()) or 1.0
+    kw = np.array([sum(idf[t] for t in q_terms if t in ts) / total for ts in unit_terms])
+    if embedder is None or keyword_weight >= 1.0:
+        return kw.astype(np.float32)
+    qvec = embedder.embed_query(question)
+    mat = embedder.embed([u.text for u in units])
+    cos = np.clip(mat @ qvec.astype(np.float32), 0.0, 1.0)
+    return (keyword_weight * kw + (1 - keyword_weight) * cos).astype(np.float32)
+
+
+def _last(heading: str) -> str:
+    return heading.rsplit(" > ", 1)[-1] if heading else ""
+
+
+# -- the file as it is now -----------------------------------------------------------------------
+
+
+@dataclass
+class _FileLine:
+    text: str
+    line: int | None
+    page: int | None
+    heading: str
+    heading_line: int | None
+
+
+@lru_cache(maxsize=32)
+def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | None:
+    """The file's current text as quotable units (cached while its mtime and size hold)."""
+    from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
+
+    try:
+        data = Path(path).read_bytes()
+        parsed = parse_bytes(data, Path(path))
+    except (OSError, ParseFailed, SkipFile, ValueError):
+        return None
+    out: list[_FileLine] = []
+    head_text, head_line = "", None
+    for block in parsed.blocks:
+        if block.level:
+            head_text, head_line = _norm(block.text), block.start_line
+        lines = block.text.split("\n") if block.lines_exact else [_norm(block.text)]
+        for i, line in enumerate(lines):
+            no = None
+            if block.start_line is not None:
+                no = block.start_line + i if block.lines_exact else block.start_line
+            for piece in _split(line):
+                out.append(_FileLine(piece, no, block.page, head_text, head_line))
+    return tuple(out)
+
+
+def _current(path: str) -> tuple[_FileLine, ...] | None | bool:
+    """The file's units, False when the file is gone, None when it cannot be read or parsed."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return _file_lines(path, st.st_mtime_ns, st.st_size)
+
+
+def _locate(unit: _Unit, lines: Sequence[_FileLine]) -> _FileLine | None:
+    """The current line holding ``unit``'s text, nearest to where it was indexed."""
+    want = _norm(unit.text)
+    found = [fl for fl in lines if want and want in _norm(fl.text)]
+    if not found and want in " ".join(_norm(fl.text) for fl in lines):
+        # the unit spans units of the file (a chunk cut mid-paragraph): cite where it starts
+        found = [fl for fl in lines if _norm(fl.text) and _norm(fl.text) in want][:1]
+    if not found:
+        return None
+    if unit.line is None:
+        return found[0]
+    return min(found, key=lambda fl: abs((fl.line or 0) - unit.line))  # type: ignore[operator]
+
+
+def _verbatim(unit_text: str, line_text: str) -> str:
+    """The unit as it is written in the file (spacing included)."""
+    want = _norm(unit_text)
+    if _norm(line_text) == want:
+        return line_text.strip()
+    return want
+
+
+# -- the API -------------------------------------------------------------------------------------
+
+
+def rank(
+    question: str,
+    hits: Sequence[Hit],
+    embedder: Embedder | None = None,
+    keyword_weight: float = KEYWORD_WEIGHT,
+) -> list[_Unit]:
+    """Every unit of ``hits`` with its score, in document order (one embedding pass for both
+    the excerpts sent to the model and the evidence shown to the user)."""
+    units = units_of(hits)
+    if units and question.strip():
+        for u, s in zip(units, score_units(question, units, embedder, keyword_weight), strict=True):
+            u.score = float(s)
+    return units
+
+
+def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit]:
+    """Copies of ``hits`` whose text is only their most relevant lines, in document order.
+
+    Small models answer better from a few relevant lines than from whole chunks, and the prompt
+    gets shorter (faster on a CPU). Each chosen line brings the line before it, which is where
+    documentation names what a description is about (the signature above its first sentence).
+    """
+    out: list[Hit] = []
+    for hit in hits:
+        mine = [u for u in units if u.hit is hit]
+        if len(mine) <= lines:
+            out.append(hit)
+            continue
+        chosen: set[int] = set()
+        for i in sorted(range(len(mine)), key=lambda i: -mine[i].score):
+            if len(chosen) >= lines:
+                break
+            chosen.update(j for j in (i - 1, i) if j >= 0)
+        kept: list[str] = []
+        prev = None
+        for i in sorted(chosen):
+            if prev is not None and i != prev + 1:
+                kept.append("…")
+            kept.append(mine[i].text)
+            prev = i
+        out.append(replace(hit, text="\n".join(kept)))
+    return out
+
+
+def select(
+    units: Sequence[_Unit],
+    sent: Sequence[Hit],
+    *,
+    k: int = 3,
+    per_source: int = 2,
+    min_score: float = 0.2,
+) -> list[Evidence]:
+    """The ``k`` best units among the chunks actually sent, best first, checked in the files.
+
+    ``per_source`` caps lines from one chunk so that one long chunk cannot crowd out the rest;
+    units under ``min_score`` (or under half of the best) are not evidence.
+    """
+    number = {h.chunk_id: n for n, h in enumerate(sent, 1)}
+    pool = [u for u in units if u.hit.chunk_id in number and u.score >= min_score]
+    pool.sort(key=lambda u: -u.score)
+    if not pool:
+        return []
+    best = pool[0].score
+    out: list[Evidence] = []
+    taken: dict[int, int] = {}
+    seen: set[str] = set()
+    for u in pool:
+        if u.score < best * 0.5 or len(out) >= k:
+            break
+        n = number[u.hit.chunk_id]
+        key = _norm(u.text)
+        if taken.get(n, 0) >= per_source or key in seen:
+            continue
+        taken[n] = taken.get(n, 0) + 1
+        seen.add(key)
+        out.append(_checked(u, n, sent[n - 1]))
+    return out
+
+
+def find_evidence(
+    question: str,
+    hits: Sequence[Hit],
+    embedder: Embedder | None = None,
+    *,
+    k: int = 3,
+    per_source: int = 2,
+    keyword_weight: float = KEYWORD_WEIGHT,
+    min_score: float = 0.2,
+) -> list[Evidence]:
+    """The ``k`` best lines of ``hits`` for ``question``, best first, checked against the files."""
+    units = rank(question, hits, embedder, keyword_weight)
+    return select(units, hits, k=k, per_source=per_source, min_score=min_score)
+
+
+def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
+    ev = Evidence(
+        source=source,
+        path=hit.path,
+        rel_path=hit.rel_path,
+        text=u.text,
+        score=round(u.score, 4),
+        line=u.line,
+        page=hit.page,
+        heading=_last(hit.heading),
+    )
+    lines = _current(hit.path)
+    if lines is False:
+        ev.status = "deleted"
+        return ev
+    if not lines:
+        ev.status = "changed"
+        return ev
+    found = _locate(u, lines)
+    if found is None:
+        ev.status = "changed"
+        return ev
+    ev.text = _verbatim(u.text, found.text)
+    ev.line, ev.page = found.line, found.page if found.page is not None else hit.page
+    ev.heading, ev.heading_line = found.heading, found.heading_line
+    if ev.heading and ev.heading_line == ev.line and ev.heading == _norm(ev.text):
+        ev.heading, ev.heading_line = "", None  # the line is its own heading
+    return ev

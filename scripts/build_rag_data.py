@@ -1,0 +1,189 @@
+#!/usr/bin/env python
+"""Training data for the retrieval-tuned adapter: (sources, question) -> quoted, cited answer.
+
+The data comes from public, permissively licensed documentation: the Python 3.11 library reference
+in ../shared/eval/pydocs (PSF License). Never from this machine's manual pages. Pages that hold an
+answer of the answers dev set (scripts/data/answers_dev.jsonl) are left out as questions, so the
+benchmark measures the adapter on documentation it was not trained to answer from.
+
+Recipe, per definition in a page (a signature line followed by its description):
+1. a question is written from the description by templates ("Which gzip function opens a
+   gzip-compressed file ...?", "What does gzip.open do?", ...);
+2. the sources are what the app itself would send: the real retriever over the indexed corpus,
+   the evidence scorer's excerpts, the prompt builder's numbered sources (engine.prompt.user_turn);
+3. the answer names the definition, quotes its description verbatim and cites the source number
+   that holds it; when the retrieved sources do not hold it (or it was removed on purpose, for a
+   share of the questions) the answer is "The files do not say."
+
+    .venv/bin/python scripts/build_rag_data.py --home /work/cache/pydocs-home --out rag.jsonl
+Then train with ragterm's own pipeline: scripts/train_rag_adapter.sh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "eval" / "pydocs" / "corpus"
+DEFAULT_DEV = ROOT / "scripts" / "data" / "answers_dev.jsonl"
+NOT_VERBS = frozenset(
+    "the a an this these if when note deprecated new changed see for in on as an it its all some "
+    "each by default like unlike only one two instances".split()
+)
+_FIRST_SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)")
+
+
+def third_person(verb: str) -> str:
+    v = verb.lower()
+    if v.endswith(("s", "sh", "ch", "x", "z")):
+        return v + "es"
+    if v.endswith("y") and len(v) > 2 and v[-2] not in "aeiou":
+        return v[:-1] + "ies"
+    return v + "s"
+
+
+def definitions(path: Path) -> list[dict]:
+    """(signature, short name, kind, first sentence of its description) of one page."""
+    from ragterm.engine.parse import parse_bytes
+
+    parsed = parse_bytes(path.read_bytes(), path)
+    out = []
+    blocks = parsed.blocks
+    for a, b in zip(blocks, blocks[1:], strict=False):
+        if a.level != 7 or b.level != 0:
+            continue
+        sig = " ".join(a.text.split())
+        m = _FIRST_SENTENCE.match(" ".join(b.text.split()))
+        if not m or len(sig) > 90:
+            continue
+        sentence = m.group(1)
+        if not 25 <= len(sentence) <= 160:
+            continue
+        kind = "function"
+        head = sig
+        for prefix in ("class ", "exception ", "async ", "abstractmethod ", "classmethod "):
+            if head.startswith(prefix):
+                kind = {"class ": "class", "exception ": "exception"}.get(prefix, kind)
+                head = head[len(prefix) :]
+        name = head.split("(")[0].strip()
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", name):
+            continue
+        if "(" not in head and kind == "function":
+            kind = "attribute"
+        elif kind == "function" and name.count(".") >= 2:
+            kind = "method"
+        out.append({"signature": sig, "name": name, "kind": kind, "sentence": sentence})
+    return out
+
+
+def questions(d: dict, module: str, rng: random.Random) -> list[str]:
+    short = d["name"].rsplit(".", 1)[-1]
+    words = d["sentence"].rstrip(".").split(" ")
+    qs = [f"What does {d['name']} do?", f"In {module}, what is {short} for?"]
+    verb = words[0]
+    if verb.isalpha() and verb[0].isupper() and verb.lower() not in NOT_VERBS and len(words) > 2:
+        rest = " ".join(words[1:])
+        if len(rest) > 100:
+            rest = rest[:100].rsplit(" ", 1)[0]
+        kind = d["kind"]
+        qs += [
+            f"Which {module} {kind} {third_person(verb)} {rest}?",
+            f"How do I {verb.lower()} {rest} with {module}?",
+            f"I want to {verb.lower()} {rest}. What should I use?",
+        ]
+    rng.shuffle(qs)
+    return qs[:2]
+
+
+def answer(d: dict, n: int) -> str:
+    return f'{d["name"]}: "{d["sentence"]}" [{n}]'
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--dev", type=Path, default=DEFAULT_DEV)
+    ap.add_argument("--home", type=Path, required=True, help="RAGTERM_HOME with the corpus indexed")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--examples", type=int, default=320)
+    ap.add_argument("--negatives", type=float, default=0.2, help="share with the answer removed")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+
+    os.environ["RAGTERM_HOME"] = str(args.home)
+    sys.path.insert(0, str(ROOT))
+    from ragterm import config
+    from ragterm.engine import evidence
+    from ragterm.engine.chat import make_retriever
+    from ragterm.engine.prompt import NOT_IN_FILES, user_turn
+    from ragterm.store.db import connect
+
+    cfg = config.load()
+    conn = connect()
+    search = make_retriever(conn, cfg)
+    if search is None:
+        raise SystemExit(f"nothing indexed in {args.home}: run scripts/bench_answers.py first")
+    held_out = {json.loads(x)["file"] for x in args.dev.read_text().splitlines() if x.strip()} - {
+        None
+    }
+    rng = random.Random(args.seed)
+    pages = sorted(p for p in args.corpus_dir.glob("*.html") if p.name not in held_out)
+    pool = []
+    for page in pages:
+        for d in definitions(page):
+            pool.append((page.name, page.stem, d))
+    rng.shuffle(pool)
+    print(f"{len(pages)} pages, {len(pool)} definitions", file=sys.stderr)
+    k, lines = cfg["rag.top_k"], cfg["rag.excerpt_lines"]
+    system = cfg["chat.system_prompt"]
+    stats = {"positive": 0, "negative_removed": 0, "negative_missed": 0, "skipped": 0}
+    with args.out.open("w", encoding="utf-8") as out:
+        for file, module, d in pool:
+            if sum(stats.values()) - stats["skipped"] >= args.examples:
+                break
+            q = questions(d, module, rng)[0]
+            remove = rng.random() < args.negatives
+            hits = search(q, k * 2 if remove else k)
+            if remove:
+                hits = [h for h in hits if h.rel_path != file][:k]
+            if not hits:
+                stats["skipped"] += 1
+                continue
+            units = evidence.rank(q, hits, search.embedder)
+            sent = evidence.excerpt(hits, units, lines) if lines else hits
+            holder = next(
+                (
+                    n
+                    for n, h in enumerate(sent, 1)
+                    if h.rel_path == file and d["sentence"] in " ".join(h.text.split())
+                ),
+                None,
+            )
+            in_file = any(h.rel_path == file for h in sent)
+            if holder is None and in_file:
+                stats["skipped"] += 1  # the page was sent but not the line: ambiguous, skip
+                continue
+            if holder is None:
+                target = NOT_IN_FILES
+                stats["negative_removed" if remove else "negative_missed"] += 1
+            else:
+                target = answer(d, holder)
+                stats["positive"] += 1
+            messages = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user_turn(q, sent)},
+                {"role": "assistant", "content": target},
+            ]
+            out.write(json.dumps({"messages": messages}) + "\n")
+    print(json.dumps(stats), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

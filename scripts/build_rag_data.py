@@ -133,7 +133,10 @@ def main() -> int:
         None
     }
     rng = random.Random(args.seed)
-    pages = sorted(p for p in args.corpus_dir.glob("*.html") if p.name not in held_out)
+    indexed = {r[0] for r in conn.execute("SELECT path FROM files WHERE status = 'indexed'")}
+    pages = sorted(
+        p for p in args.corpus_dir.glob("*.html") if p.name not in held_out and p.name in indexed
+    )
     pool = []
     for page in pages:
         for d in definitions(page):
@@ -161,7 +164,9 @@ def main() -> int:
                 (
                     n
                     for n, h in enumerate(sent, 1)
-                    if h.rel_path == file and d["sentence"] in " ".join(h.text.split())
+                    if h.rel_path == file
+                    and d["sentence"] in " ".join(h.text.split())
+                    and d["name"].rsplit(".", 1)[-1] in f"{h.heading}\n{h.text}"
                 ),
                 None,
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from ragterm.engine import evidence
@@ -302,6 +303,37 @@ def load_persona(conn: Connection, name: str, model_path: Any) -> Any:
     return p
 
 
+RAG_ADAPTER_FILE = "rag-smollm2-135m.gguf"
+
+
+def rag_adapter_path(cfg: Any, model_path: Path | None) -> str | None:
+    """The LoRA adapter that teaches the model to answer from sources (``rag.adapter``).
+
+    ``auto``: the adapter shipped in the package, for the bundled model only (an adapter fits the
+    base it was trained on); ``off``: none; anything else: a GGUF LoRA adapter path.
+    """
+    setting = cfg["rag.adapter"]
+    if setting == "off" or model_path is None:
+        return None
+    if setting != "auto":
+        given = Path(setting).expanduser()
+        if not given.is_file():
+            raise RagtermError(
+                f"rag.adapter {setting!r} is not a file",
+                hint="set rag.adapter to auto, off, or the path of a GGUF LoRA adapter",
+            )
+        return str(given)
+    from ragterm.engine.models import bundled_chat_path
+
+    try:
+        if Path(model_path).resolve() != bundled_chat_path().resolve():
+            return None
+    except RagtermError:
+        return None
+    shipped = Path(__file__).resolve().parent.parent / "adapters" / RAG_ADAPTER_FILE
+    return str(shipped) if shipped.is_file() else None
+
+
 class IndexSearch:
     """Retrieval over the index as a ``Retrieve`` callable; its embedder also scores evidence."""
 
@@ -354,16 +386,12 @@ def open_conversation(
         persona_name = persona if persona is not None else s.persona
     model_name = model or cfg["chat.model"]
     p = None
+    path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
     if persona_name and persona_name != "off":
-        path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
         p = load_persona(conn, persona_name, path)
-    backend = open_backend(
-        cfg,
-        model=model_name,
-        conn=conn,
-        lora_path=p.adapter_path if p is not None else None,
-        reuse=reuse,
-    )
+    # a persona's adapter replaces the retrieval adapter (llama.cpp applies one here)
+    lora = p.adapter_path if p is not None else rag_adapter_path(cfg, path)
+    backend = open_backend(cfg, model=model_name, conn=conn, lora_path=lora, reuse=reuse)
     return Conversation(
         backend,
         conn,

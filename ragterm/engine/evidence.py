@@ -27,7 +27,7 @@ import numpy as np
 from ragterm.engine.events import Hit
 
 KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
-MAX_UNIT_CHARS = 400  # longer lines are cut into sentences
+MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
 MIN_UNIT_CHARS = 12  # shorter units ("}", "Parameters") are never evidence on their own
 
 STOPWORDS = frozenset(

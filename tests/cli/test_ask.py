@@ -63,7 +63,45 @@ def test_ask_cites_indexed_files_and_no_rag_skips_them(ragterm_cli, tmp_path):
     assert out["sources"][0]["citation"] == "wifi.md:1-3"
     assert "tangerine-42" in out["sources"][0]["text"]
     out = json.loads(ragterm_cli("ask", "--json", "--no-rag", "What is the wifi password?").stdout)
-    assert out["sources"] == []
+    assert out["sources"] == [] and out["evidence"] == [] and out["grounding"] == "no_rag"
+
+
+def test_ask_quotes_the_evidence_line_verbatim_and_says_when_nothing_matches(
+    ragterm_cli, tmp_path, monkeypatch
+):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "wifi.md").write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    assert ragterm_cli("index", str(root)).exit_code == 0
+    r = ragterm_cli("ask", "What is the office wifi password?")
+    assert "Evidence (quoted from your files):" in r.stdout
+    assert "wifi.md:3" in r.stdout and "“The office wifi password is tangerine-42.”" in r.stdout
+    out = json.loads(ragterm_cli("ask", "--json", "What is the office wifi password?").stdout)
+    [ev] = [e for e in out["evidence"] if "tangerine" in e["text"]]
+    assert (ev["line"], ev["text"], ev["status"]) == (
+        3,
+        "The office wifi password is tangerine-42.",
+        "current",
+    )
+    assert ev["path"] == str(root / "wifi.md") and ev["score"] > 0
+    assert out["grounding"] == "sources"
+
+    (root / "wifi.md").write_text("# Office\n\nThe wifi was replaced; ask IT.\n")
+    out = json.loads(ragterm_cli("ask", "--json", "What is the office wifi password?").stdout)
+    assert all(e["status"] == "changed" for e in out["evidence"] if "tangerine" in e["text"])
+
+    monkeypatch.setenv("RAGTERM_RAG__THRESHOLD", "0.95")  # nothing in the index clears it
+    r = ragterm_cli("ask", "Who painted the Mona Lisa?")
+    assert r.exit_code == 0 and "nothing in your indexed folders is about this" in r.stderr
+    out = json.loads(ragterm_cli("ask", "--json", "Who painted the Mona Lisa?").stdout)
+    assert out["grounding"] == "nothing_found" and out["sources"] == []
+    assert any("general knowledge" in n for n in out["notes"])
+
+
+def test_a_missing_rag_adapter_file_is_one_line(ragterm_cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAGTERM_RAG__ADAPTER", str(tmp_path / "nope.gguf"))
+    r = ragterm_cli("ask", "hi")
+    assert r.exit_code == 1 and "rag.adapter" in r.stderr and "Traceback" not in r.output
 
 
 def test_system_prompt_and_sampling_flags_are_used(ragterm_cli):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -264,12 +265,20 @@ class ChatScreen(Screen[None]):
             await answer.append(ev.text)
         elif isinstance(ev, Retrieved):
             answer.sources = list(ev.hits)
+            notes = []
+            if ev.nothing_found:
+                notes.append(
+                    "nothing in your indexed folders is about this: the answer is the model's "
+                    "general knowledge, not from your files"
+                )
+            answer.set_evidence(ev.evidence, notes)
             self.select(answer)
         elif isinstance(ev, Trimmed):
             self.notify(ev.message, title="Context")
         elif isinstance(ev, Done):
             await answer.finish(ev.content or answer.content)
             answer.sources = list(ev.sources)
+            answer.set_evidence(ev.evidence, ev.notes)
             answer.message_id = ev.message_id
             answer.set_status(ev.status)
             self.cancel_event = None
@@ -318,7 +327,9 @@ class ChatScreen(Screen[None]):
         from ragterm.tui.screens.text_view import TextView
 
         h = event.hit
-        self.app.push_screen(TextView(h.citation(), preview_markdown(h)))
+        answer = self._answer()
+        quotes = [e for e in (answer.evidence if answer else []) if e.path == h.path]
+        self.app.push_screen(TextView(h.citation(), preview_markdown(h, quotes)))
 
     @on(SourcesPanel.OpenInEditor)
     def _open_editor(self, event: SourcesPanel.OpenInEditor) -> None:
@@ -367,6 +378,8 @@ class ChatScreen(Screen[None]):
                     status=m.status,
                     sources=[hit_from_dict(s) for s in m.sources] if m.role == "assistant" else [],
                     message_id=m.id,
+                    evidence=[evidence_from_dict(e) for e in m.evidence],
+                    notes=stored_notes(m),
                 )
             )
         view.mount_all(widgets)
@@ -613,24 +626,46 @@ class ChatScreen(Screen[None]):
         await run(self, name, arg)
 
 
-def preview_markdown(h: Any) -> str:
-    """The chunk in its file's context: a few lines around it, with line numbers."""
+def preview_markdown(h: Any, evidence: list[Any] | None = None) -> str:
+    """The chunk in its file's context with line numbers; evidence lines marked with ★."""
     text = h.text
+    marked = {e.line for e in evidence or [] if e.status == "current" and e.line}
     try:
         lines = Path(h.path).read_text(encoding="utf-8", errors="replace").splitlines()
         if h.start_line:
             lo = max(1, h.start_line - 3)
             hi = min(len(lines), (h.end_line or h.start_line) + 3)
             width = len(str(hi))
-            text = "\n".join(
-                f"{'>' if h.start_line <= i <= (h.end_line or h.start_line) else ' '}"
-                f"{i:>{width}} {lines[i - 1]}"
-                for i in range(lo, hi + 1)
-            )
+
+            def mark(i: int) -> str:
+                if i in marked:
+                    return "★"
+                return ">" if h.start_line <= i <= (h.end_line or h.start_line) else " "
+
+            text = "\n".join(f"{mark(i)}{i:>{width}} {lines[i - 1]}" for i in range(lo, hi + 1))
     except OSError:
         pass
     head = f"**{h.citation()}** · score {h.score:.3f}" + (f" · {h.heading}" if h.heading else "")
-    return f"{head}\n\n```\n{text}\n```\n\n`{h.path}`"
+    quotes = "".join(f"\n\n★ line {e.line}: “{e.text}”" for e in evidence or [] if e.line in marked)
+    return f"{head}{quotes}\n\n```\n{text}\n```\n\n`{h.path}`"
+
+
+def evidence_from_dict(d: dict[str, Any]) -> Any:
+    from ragterm.engine.evidence import Evidence
+
+    fields = Evidence.__dataclass_fields__
+    return Evidence(**{k: v for k, v in d.items() if k in fields})
+
+
+def stored_notes(m: Any) -> list[str]:
+    """The notes of a saved answer, as they were shown when it was written."""
+    from ragterm.engine.events import Done
+
+    if m.role != "assistant" or m.grounding is None:
+        return []
+    cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
+    done = Done(content=m.content, grounding=m.grounding, citations=cited)
+    return done.notes
 
 
 def help_markdown() -> str:

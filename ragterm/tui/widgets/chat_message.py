@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import Label, Markdown
+from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 
@@ -27,6 +28,8 @@ class ChatMessage(Vertical, can_focus=True):
         status: str = "ok",
         sources: list[Any] | None = None,
         message_id: int | None = None,
+        evidence: list[Any] | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         super().__init__(classes=role)
         self.role = role
@@ -34,11 +37,42 @@ class ChatMessage(Vertical, can_focus=True):
         self.status = status
         self.sources: list[Any] = list(sources or [])  # Hit objects
         self.message_id = message_id
+        self.evidence: list[Any] = list(evidence or [])  # engine.evidence.Evidence
+        self.notes: list[str] = list(notes or [])
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
         yield Label(self._title(), classes="title", markup=False)
         yield Markdown(self.content)
+        yield Static(self._evidence_text(), classes="evidence")
+
+    def _evidence_text(self) -> Text:
+        """Quoted lines under the answer: a user who does not trust the model reads these."""
+        out = Text()
+        for note in self.notes:
+            out.append(f"⚠ {note}\n", style="bold yellow")
+        if self.evidence:
+            out.append("Evidence from your files\n", style="bold")
+        for e in self.evidence:
+            out.append(f"[{e.source}] {e.citation()}", style="cyan")
+            if e.heading:
+                out.append(f"  {e.heading}", style="dim")
+            out.append(f"\n    “{e.text}”\n")
+            if e.note:
+                out.append(f"    ({e.note})\n", style="yellow")
+        out.rstrip()
+        return out
+
+    def set_evidence(self, evidence: list[Any], notes: list[str] | None = None) -> None:
+        self.evidence = list(evidence)
+        if notes is not None:
+            self.notes = list(notes)
+        box = self.query_one(".evidence", Static)
+        box.update(self._evidence_text())
+        box.display = bool(self.evidence or self.notes)
+
+    def on_mount(self) -> None:
+        self.query_one(".evidence", Static).display = bool(self.evidence or self.notes)
 
     def on_focus(self) -> None:
         self.post_message(self.Selected(self))

@@ -151,8 +151,10 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.threshold",
             float,
-            0.0,
-            "minimum cosine similarity of a vector hit",
+            0.4,
+            "minimum cosine similarity of a retrieved chunk; below it nothing is found and the "
+            "answer is marked as general knowledge (0.4 separates answerable from unrelated "
+            "questions on the answers dev set with the bundled embedding model)",
             _between(-1.0, 1.0),
             "a number from -1 to 1",
         ),

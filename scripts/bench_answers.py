@@ -42,6 +42,11 @@ def holds(text: str, expected: str) -> bool:
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(expected)}(?![A-Za-z0-9_])", text) is not None
 
 
+def quoted(e) -> str:  # noqa: ANN001 - script
+    """An evidence item as the user sees it: the quote, the line above it, its definition."""
+    return f"{e.heading}\n{e.context}\n{e.text}"
+
+
 def index_corpus(conn, cfg, corpus: Path) -> None:  # noqa: ANN001 - script
     from ragterm.engine.events import IndexFinished
     from ragterm.engine.indexer import index_paths
@@ -76,7 +81,7 @@ def evidence_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
         for name, w in variants.items():
             units = evidence.rank(q["question"], hits, search.embedder, keyword_weight=w)
             ev = evidence.select(units, hits, k=cfg["rag.evidence"])
-            right[name] += any(holds(f"{e.heading}\n{e.text}", q["expected"]) for e in ev)
+            right[name] += any(holds(quoted(e), q["expected"]) for e in ev)
     ms = (time.perf_counter() - t) / len(pos) * 1000
     print(f"\n## evidence lines ({len(pos)} questions, top_k {cfg['rag.top_k']}, "
           f"{cfg['rag.evidence']} lines; {ms:.0f} ms/question for all variants)")  # fmt: skip
@@ -127,9 +132,7 @@ def run_answers(conn, cfg, dev: list[dict], model: str, adapter: str) -> dict:  
             right = {
                 "answer": holds(done.content, q["expected"]),
                 "cites": any(files[n - 1] == q["file"] for n in done.citations),
-                "evidence": any(
-                    holds(f"{e.heading}\n{e.text}", q["expected"]) for e in done.evidence
-                ),
+                "evidence": any(holds(quoted(e), q["expected"]) for e in done.evidence),
                 "retrieved": q["file"] in files,
             }
             for key, ok in right.items():

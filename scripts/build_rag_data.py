@@ -105,15 +105,70 @@ def answer(d: dict, n: int) -> str:
     return f'{d["name"]}: "{d["sentence"]}" [{n}]'
 
 
+_STOP = frozenset(
+    "a an and are as at be but by can do does for from has have how i if in into is it its of on "
+    "or so such that the their then there these they this to was were what when where which who "
+    "why will with you your should use want".split()
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z0-9_]+", text)} - _STOP
+
+
+def shorten(example: dict, sources: int, lines: int) -> dict | None:
+    """The example with its first ``sources`` sources of at most ``lines`` quoted lines each.
+
+    Training on CPU costs time per token; short prompts teach the same habit (find the line,
+    quote it, cite it) at a third of the cost. The line that answers (and the one naming it) is
+    always kept; the rest are the lines sharing most words with the question. None when the
+    answer's source is cut.
+    """
+    system, user, reply = example["messages"]
+    head, rest = user["content"].split("Sources:\n\n", 1)
+    body, tail = rest.split("\n\nThe sources are quoted data", 1)
+    tail = "The sources are quoted data" + tail
+    question = tail.split("Question: ", 1)[1]
+    blocks = re.split(r"\n\n(?=\[\d+\] )", body)
+    ans = reply["content"]
+    m = re.search(r"\[(\d+)\]$", ans)
+    n = int(m.group(1)) if m else None
+    if n and n > sources:
+        return None
+    q_words = _words(question)
+    new = []
+    for i, block in enumerate(blocks[:sources], 1):
+        header, *quoted = block.split("\n")
+        quoted = [x for x in quoted if x.strip() not in (">", "> …")]
+        keep: set[int] = set()
+        if n == i:
+            sentence = ans.split('"')[1] if '"' in ans else ""
+            name = ans.split(":")[0].rsplit(".", 1)[-1]
+            for j, x in enumerate(quoted):
+                if (sentence and sentence in " ".join(x.split())) or name in x:
+                    keep.add(j)
+        for j in sorted(range(len(quoted)), key=lambda j: -len(q_words & _words(quoted[j]))):
+            if len(keep) >= lines:
+                break
+            keep.add(j)
+        new.append("\n".join([header] + [quoted[j] for j in sorted(keep)]))
+    if n and ans.split('"')[1] not in " ".join(new[n - 1].split()):
+        return None
+    content = head + "Sources:\n\n" + "\n\n".join(new) + "\n\n" + tail
+    return {"messages": [system, {"role": "user", "content": content}, reply]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--dev", type=Path, default=DEFAULT_DEV)
     ap.add_argument("--home", type=Path, required=True, help="RAGTERM_HOME with the corpus indexed")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--examples", type=int, default=320)
+    ap.add_argument("--examples", type=int, default=172)  # before shortening drops a few
     ap.add_argument("--negatives", type=float, default=0.2, help="share with the answer removed")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--sources", type=int, default=3, help="sources kept per example (0 = all)")
+    ap.add_argument("--lines", type=int, default=3, help="quoted lines kept per source")
     args = ap.parse_args()
 
     os.environ["RAGTERM_HOME"] = str(args.home)
@@ -146,6 +201,7 @@ def main() -> int:
     k, lines = cfg["rag.top_k"], cfg["rag.excerpt_lines"]
     system = cfg["chat.system_prompt"]
     stats = {"positive": 0, "negative_removed": 0, "negative_missed": 0, "skipped": 0}
+    positives = negatives = 0
     with args.out.open("w", encoding="utf-8") as out:
         for file, module, d in pool:
             if sum(stats.values()) - stats["skipped"] >= args.examples:
@@ -174,18 +230,27 @@ def main() -> int:
             if holder is None and in_file:
                 stats["skipped"] += 1  # the page was sent but not the line: ambiguous, skip
                 continue
+            if holder is None and negatives >= positives / 3:
+                stats["skipped"] += 1  # keep "the files do not say" to a quarter of the data
+                continue
             if holder is None:
+                negatives += 1
                 target = NOT_IN_FILES
                 stats["negative_removed" if remove else "negative_missed"] += 1
             else:
                 target = answer(d, holder)
                 stats["positive"] += 1
+                positives += 1
             messages = [
                 {"role": "system", "content": system},
                 {"role": "user", "content": user_turn(q, sent)},
                 {"role": "assistant", "content": target},
             ]
-            out.write(json.dumps({"messages": messages}) + "\n")
+            example: dict | None = {"messages": messages}
+            if args.sources:
+                example = shorten(example, args.sources, args.lines)
+            if example is not None:
+                out.write(json.dumps(example) + "\n")
     print(json.dumps(stats), file=sys.stderr)
     return 0
 

@@ -141,6 +141,8 @@ def ask(
         click.echo("\nEvidence (quoted from your files):")
         for e in done.evidence:
             click.echo(f"  [{e.source}] {e.citation()}" + (f"  ({e.heading})" if e.heading else ""))
+            if e.context:
+                click.echo(f"      {e.context}")
             click.echo(f"      “{e.text}”" + (f"  — {e.note}" if e.note else ""))
     if done.sources:
         click.echo("\nSources:")

@@ -216,7 +216,15 @@ class Conversation:
             evidence=quotes,
             citations=cited.valid,
             invalid_citations=cited.invalid,
-            grounding="sources" if p.hits else "nothing_found" if searched else "no_rag",
+            grounding=(
+                "sources"
+                if p.hits
+                else "nothing_found"
+                if searched
+                else "no_index"
+                if use_rag and hits is None
+                else "no_rag"
+            ),
         )
         if status != "error":
             self._save(text, p, done)

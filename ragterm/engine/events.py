@@ -97,7 +97,7 @@ class Done:
     evidence: list[Any] = field(default_factory=list)  # engine.evidence.Evidence
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
-    grounding: str = "no_rag"  # sources | nothing_found | no_rag
+    grounding: str = "no_rag"  # sources | nothing_found | no_index | no_rag
 
     @property
     def notes(self) -> list[str]:
@@ -107,6 +107,11 @@ class Done:
             out.append(
                 "nothing in your indexed folders is about this: the answer is the model's general "
                 "knowledge, not from your files"
+            )
+        if self.grounding == "no_index":
+            out.append(
+                "nothing is indexed yet, so this answer is not from your files: index a folder "
+                "with `ragterm index PATH` (or /index PATH in the chat)"
             )
         if self.invalid_citations:
             nums = ", ".join(f"[{n}]" for n in self.invalid_citations)

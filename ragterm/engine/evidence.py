@@ -29,12 +29,13 @@ from ragterm.engine.events import Hit
 KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
 MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
 MIN_UNIT_CHARS = 12  # shorter units ("}", "Parameters") are never evidence on their own
+CONTEXT_CHARS = 100  # a line this short just above a quote is shown with it (it often names it)
 
 STOPWORDS = frozenset(
     """a an and are as at be but by can do does for from has have how i if in into is it its of on
     or so such that the their then there these they this to was were what when where which who why
-    will with you your my me we our function method class module attribute option returns return
-    use used using give gives given tell tells which whose""".split()
+    will with you your my me we our function method class module attribute option
+    use used using give gives given tell tells which whose kind""".split()
 )
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
@@ -60,6 +61,7 @@ class Evidence:
     page: int | None = None
     heading: str = ""  # the definition or section the line sits under (verbatim too)
     heading_line: int | None = None
+    context: str = ""  # the short line just before, when it names the thing (a table's name cell)
     status: str = "current"  # current | changed (file edited, line gone) | deleted (file gone)
 
     def citation(self) -> str:
@@ -216,18 +218,17 @@ def _current(path: str) -> tuple[_FileLine, ...] | None | bool:
     return _file_lines(path, st.st_mtime_ns, st.st_size)
 
 
-def _locate(unit: _Unit, lines: Sequence[_FileLine]) -> _FileLine | None:
+def _locate(unit: _Unit, lines: Sequence[_FileLine]) -> int | None:
     """The current line holding ``unit``'s text, nearest to where it was indexed."""
     want = _norm(unit.text)
-    found = [fl for fl in lines if want and want in _norm(fl.text)]
+    found = [i for i, fl in enumerate(lines) if want and want in _norm(fl.text)]
     if not found and want in " ".join(_norm(fl.text) for fl in lines):
         # the unit spans units of the file (a chunk cut mid-paragraph): cite where it starts
-        found = [fl for fl in lines if _norm(fl.text) and _norm(fl.text) in want][:1]
+        found = [i for i, fl in enumerate(lines) if _norm(fl.text) and _norm(fl.text) in want][:1]
     if not found:
         return None
-    if unit.line is None:
-        return found[0]
-    return min(found, key=lambda fl: abs((fl.line or 0) - unit.line))  # type: ignore[operator]
+    at = unit.line or 0
+    return min(found, key=lambda i: abs((lines[i].line or 0) - at))
 
 
 def _verbatim(unit_text: str, line_text: str) -> str:
@@ -353,11 +354,20 @@ def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
     if not lines:
         ev.status = "changed"
         return ev
-    found = _locate(u, lines)
-    if found is None:
+    where = _locate(u, lines)
+    if where is None:
         ev.status = "changed"
+        ev.line = hit.start_line
         return ev
+    found = lines[where]
     ev.text = _verbatim(u.text, found.text)
+    before = lines[where - 1] if where > 0 else None
+    if (
+        before is not None
+        and len(before.text) <= CONTEXT_CHARS
+        and _norm(before.text) not in (found.heading, _norm(ev.text))
+    ):
+        ev.context = before.text.strip()
     ev.line, ev.page = found.line, found.page if found.page is not None else hit.page
     ev.heading, ev.heading_line = found.heading, found.heading_line
     if ev.heading and ev.heading_line == ev.line and ev.heading == _norm(ev.text):

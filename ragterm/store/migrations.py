@@ -153,7 +153,7 @@ def m004_evidence(conn: Connection) -> None:
         conn,
         """
         ALTER TABLE messages ADD COLUMN evidence TEXT;   -- JSON list of quoted lines
-        ALTER TABLE messages ADD COLUMN grounding TEXT;  -- sources | nothing_found | no_rag
+        ALTER TABLE messages ADD COLUMN grounding TEXT;  -- sources|nothing_found|no_index|no_rag
         """,
     )
 

@@ -98,6 +98,30 @@ def test_retrieved_context_goes_in_the_newest_user_turn(model, cfg):
     assert history[0]["content"] == user.as_sent
 
 
+def test_evidence_and_grounding_are_saved_with_the_answer(model, cfg, tmp_path):
+    note = tmp_path / "wifi.md"
+    note.write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    hit = Hit(1, note.read_text(), str(note), "wifi.md", "notes", start_line=1, end_line=3)
+    conn = connect()
+    conv = Conversation(model, conn, cfg)
+    events, done = run(conv, "What is the office wifi password?", hits=[hit])
+    shown = events[0].evidence
+    assert shown and shown[0].text == "The office wifi password is tangerine-42."
+    assert (shown[0].line, shown[0].source, shown[0].status) == (3, 1, "current")
+    assert done.evidence == shown and done.grounding == "sources"
+    answer = chats.messages(conn, conv.session_id)[1]
+    assert answer.evidence[0]["citation"] == "wifi.md:3" and answer.grounding == "sources"
+
+
+def test_an_empty_search_is_marked_as_general_knowledge(model, cfg):
+    conv = Conversation(model, connect(), cfg)
+    events, done = run(conv, "What is the capital of France?", retrieve=lambda q, k: [])
+    assert events[0].nothing_found and done.grounding == "nothing_found"
+    assert any("general knowledge" in n for n in done.notes)
+    _, done = run(conv, "And of Italy?")  # rag on, nothing indexed
+    assert done.grounding == "no_index" and any("index a folder" in n for n in done.notes)
+
+
 def test_long_conversations_are_trimmed_never_overflow(model, cfg):
     cfg = cfg.with_overrides(**{"chat.max_tokens": 16})
     conn = connect()

@@ -43,3 +43,14 @@ async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
         assert "zebra.txt" in cited
         panel = chat.query_one("#sources")
         assert any("zebra.txt" in h.citation() for h in panel.hits)
+        # the evidence line is quoted under the answer, verbatim, with file:line
+        quotes = [e for e in answer.evidence if "Okavango" in e.text]
+        assert quotes and quotes[0].citation() == "zebra.txt:1"
+        shown = str(answer.query_one(".evidence").render())
+        assert "Evidence from your files" in shown
+        assert "“The zebra named Quillon lives in the Okavango delta.”" in shown
+        # and marked in the source preview
+        from ragterm.tui.screens.chat import preview_markdown
+
+        hit = next(h for h in answer.sources if h.rel_path == "zebra.txt")
+        assert "★1 The zebra named Quillon" in preview_markdown(hit, answer.evidence)

@@ -57,6 +57,8 @@ class ChatMessage(Vertical, can_focus=True):
             out.append(f"[{e.source}] {e.citation()}", style="cyan")
             if e.heading:
                 out.append(f"  {e.heading}", style="dim")
+            if e.context:
+                out.append(f"\n    {e.context}", style="dim")
             out.append(f"\n    “{e.text}”\n")
             if e.note:
                 out.append(f"    ({e.note})\n", style="yellow")

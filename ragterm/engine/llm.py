@@ -373,6 +373,56 @@ def _check_adapter_file(path: str | Path) -> None:
         )
 
 
+class _Request:
+    """One POST to an OpenAI-compatible server with a cancel that does not wait for it.
+
+    Once ``cancel`` is set, a watcher thread shuts the socket down, so a read blocked on a
+    stalled server (no headers yet, or a pause mid-stream) returns at once instead of holding the
+    user for ``remote.timeout`` seconds.
+    """
+
+    def __init__(self, url: str, timeout: float, cancel: threading.Event | None) -> None:
+        import http.client
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self.conn = cls(parts.hostname or "localhost", parts.port, timeout=timeout)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.cancel = cancel
+        self.done = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=self._watch, daemon=True, name="ragterm-remote").start()
+
+    def _watch(self) -> None:
+        import socket
+
+        assert self.cancel is not None
+        while not self.done.is_set():
+            if self.cancel.wait(0.05):
+                sock = self.conn.sock
+                if sock is None:  # not connected yet: send() checks cancel once it is
+                    time.sleep(0.02)
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+
+    def send(self, body: bytes, headers: dict[str, str]) -> Any:
+        """The response (status and headers read), or OSError/HTTPException."""
+        self.conn.connect()
+        if self.cancel is not None and self.cancel.is_set():
+            raise ConnectionAbortedError("cancelled")
+        self.conn.request("POST", self.path, body=body, headers=headers)
+        return self.conn.getresponse()
+
+    def close(self) -> None:
+        self.done.set()
+        self.conn.close()
+
+
 class RemoteOpenAI:
     """Any OpenAI-compatible server (llama-server, Ollama, vLLM) behind the same interface.
 
@@ -412,8 +462,6 @@ class RemoteOpenAI:
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
     ) -> Iterator[str]:
         import http.client
-        import urllib.error
-        import urllib.request
 
         body: dict[str, Any] = {
             "model": self.model or "default",
@@ -431,30 +479,33 @@ class RemoteOpenAI:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
-        req = urllib.request.Request(
-            f"{self.url}/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+        }
         t0 = time.perf_counter()
         first = None
         n = 0
+        self._stats = {"prompt_tokens": float(self.count_tokens(messages))}
+        req = _Request(f"{self.url}/chat/completions", self.timeout, cancel)
         try:
-            resp = urllib.request.urlopen(req, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:200]
+            resp = req.send(json.dumps(body).encode(), headers)
+        except (OSError, http.client.HTTPException) as exc:
+            req.close()
+            if cancel is not None and cancel.is_set():
+                return  # cancelled while waiting for the server: an empty, cancelled answer
             raise GenerationError(
-                f"the server at {self.url} answered HTTP {exc.code}: {detail}",
-                hint="check remote.model and the server's log",
-            ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise GenerationError(
-                f"cannot reach the server at {self.url}: {getattr(exc, 'reason', exc)}",
+                f"cannot reach the server at {self.url}: {exc}",
                 hint="start the server, or set chat.backend to local",
             ) from exc
+        if resp.status >= 400:
+            detail = resp.read(2000).decode("utf-8", "replace")[:200]
+            req.close()
+            raise GenerationError(
+                f"the server at {self.url} answered HTTP {resp.status}: {detail}",
+                hint="check remote.model and the server's log",
+            )
         try:
             with resp:
                 for raw in resp:
@@ -485,12 +536,15 @@ class RemoteOpenAI:
                         yield delta
                     if cancel is not None and cancel.is_set():
                         break
-        except (OSError, http.client.HTTPException) as exc:
-            raise GenerationError(
-                f"the connection to {self.url} broke mid-answer: {exc}",
-                hint="check that the server is still running",
-            ) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # a cancel shuts the socket down under a blocked read: that is not a broken server
+            if cancel is None or not cancel.is_set():
+                raise GenerationError(
+                    f"the connection to {self.url} broke mid-answer: {exc}",
+                    hint="check that the server is still running",
+                ) from exc
         finally:
+            req.close()
             end = time.perf_counter()
             gen_s = end - (first or end)
             self._stats = {
@@ -524,6 +578,8 @@ def open_backend(
     otherwise a new backend is returned and closing the old one is the caller's business.
     """
     if cfg["chat.backend"] == "remote":
+        from ragterm.config import remote_api_key
+
         url = cfg["remote.url"]
         if not url:
             raise ModelError(
@@ -536,7 +592,7 @@ def open_backend(
         return RemoteOpenAI(
             url,
             model=name,
-            api_key=cfg["remote.api_key"],
+            api_key=remote_api_key(cfg),
             timeout=cfg["remote.timeout"],
             n_ctx=cfg["chat.context_length"],
         )

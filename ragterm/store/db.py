@@ -92,6 +92,10 @@ def storage_error(exc: Exception, path: Path | str) -> StorageError:
     """Turn an sqlite (or OS) error into a one-line message with a hint."""
     text = (getattr(exc, "strerror", None) or str(exc)) if isinstance(exc, OSError) else str(exc)
     hint = next((h for k, h in _STORAGE_HINTS.items() if k in text.lower()), None)
+    folder = Path(path).parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):  # "unable to open" says too little
+        text += f" (the folder {folder} is read-only)"
+        hint = _STORAGE_HINTS["read-only"]
     return StorageError(f"database {path}: {text}", hint=hint)
 
 
@@ -199,7 +203,13 @@ def transaction(conn: Connection, *, immediate: bool = True) -> Iterator[Connect
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (disk full, I/O): then the original
+        # error must reach the user, not "cannot rollback - no transaction is active"
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
         raise
     else:
         conn.execute("COMMIT")

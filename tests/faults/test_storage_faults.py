@@ -140,25 +140,27 @@ def test_database_from_a_newer_ragterm_is_refused_untouched(home, indexed):
     c.close()
 
 
-def test_disk_full_in_process_via_page_limit(indexed, tmp_path):
+def test_disk_full_in_process_via_page_limit(tmp_path):
     """SQLite's own 'database or disk is full' (a page limit on the connection): the indexer stops
-    with a StorageError, the index stays consistent, and the next run completes."""
+    with a StorageError, what was indexed before is intact, and the next run completes."""
+    from ragterm import paths
     from ragterm.engine.indexer import index_paths
     from ragterm.errors import StorageError
     from ragterm.store.db import connect
     from tests.faults.conftest import assert_consistent
 
+    small = write_corpus(tmp_path / "small", n=4)
     more = write_corpus(tmp_path / "more", n=30, seed=9)
     conn = connect()
+    list(index_paths(conn, [small]))
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.execute(f"PRAGMA max_page_count = {pages + 3}")
     with pytest.raises(StorageError) as err:
         list(index_paths(conn, [more]))
     assert "full" in err.value.message and "free some disk space" in err.value.hint
     conn.close()
-    from ragterm import paths
-
     assert_consistent(paths.db_path())
+    assert db_counts(paths.db_path())["files"]["indexed"] >= 4
     conn = connect()
     list(index_paths(conn, [more]))
     conn.close()

@@ -58,7 +58,7 @@ def build(root: Path, *, long_line_mb: int = 21, seed: int = 0) -> dict[str, Exp
         "indexed")  # fmt: skip
     put("utf16.txt", "Harbour pilots board ships at the breakwater.\n".encode("utf-16"), "indexed")
     put("empty.txt", b"", "skipped", "empty")
-    put("only-spaces.txt", b"   \n\n\t\n", "skipped", "no text")
+    put("only-spaces.txt", b"   \n\n\t\n", "skipped", "empty")
     put("nul-in-text.txt", b"text with a NUL\x00 in it\n" * 10, "skipped", "binary")
     os.mkfifo(root / "pipe.txt")
     expect["pipe.txt"] = Expect("skipped", "named pipe")

@@ -23,7 +23,7 @@ from tests.faults.conftest import (
 def test_second_indexer_is_refused_and_readers_keep_working(home, tmp_path):
     small = write_corpus(tmp_path / "small", n=3)
     assert ragterm(home, "index", str(small)).returncode == 0
-    big = write_corpus(tmp_path / "big", n=40, seed=5)
+    big = write_corpus(tmp_path / "big", n=80, seed=5)
     env = env_for(home, RAGTERM_EMBED__BATCH_SIZE="2")  # a slow run: time to try things
     first = start(home, "index", str(big), env=env)
     assert wait_until(lambda: indexing(home), timeout=120), first.communicate()
@@ -35,13 +35,15 @@ def test_second_indexer_is_refused_and_readers_keep_working(home, tmp_path):
     assert "another `ragterm index` is running" in second.stderr
     assert f"(process {first.pid})" in second.stderr and "Traceback" not in second.stderr
 
-    found = ragterm(home, "search", "coffee")
-    assert found.returncode == 0 and "small" in found.stdout, found.stderr
-    answer = ragterm(
+    # a chat answer (written to the database) and a search while the index is being written
+    asker = start(
         home, "ask", "--max-tokens", "4", "--temperature", "0", "How do I make coffee?", env=env
     )
-    assert answer.returncode == 0, answer.stderr
-    assert first.poll() is None, "the first indexer was still running all along"
+    found = ragterm(home, "search", "coffee")
+    assert found.returncode == 0 and "small" in found.stdout, found.stderr
+    assert first.poll() is None, "the search ran while the index was being written"
+    out, err = asker.communicate(timeout=180)
+    assert asker.returncode == 0, err
 
     out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err

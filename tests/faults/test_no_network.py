@@ -1,7 +1,8 @@
 """`index`, `search`, `ask` (local model) and `persona tune` open no network socket.
 
-Each runs in its own process with a sitecustomize that makes every AF_INET/AF_INET6 socket fail
-and records the attempt (Unix sockets stay allowed)."""
+Each runs in its own process with a sitecustomize that makes every IPv4/IPv6 connect, send,
+listen and name lookup fail and records it (Unix sockets stay allowed; creating a socket without
+using it, as urllib3 does at import to probe for IPv6, sends nothing and is allowed)."""
 
 from __future__ import annotations
 
@@ -18,21 +19,28 @@ SITE = textwrap.dedent(
     import os, socket, traceback
 
     _log = os.environ["RAGTERM_TEST_NET_LOG"]
-    _orig_init = socket.socket.__init__
+    _INET = (socket.AF_INET, socket.AF_INET6)
 
-    def _guarded(self, family=-1, type=-1, proto=-1, fileno=None):
-        if fileno is None and family in (socket.AF_INET, socket.AF_INET6, -1):
-            with open(_log, "a") as fh:
-                fh.write("socket(%r)\\n%s\\n" % (family, "".join(traceback.format_stack())))
-            raise OSError("network disabled by the test")
-        _orig_init(self, family, type, proto, fileno)
+    def _refuse(what):
+        with open(_log, "a") as fh:
+            fh.write("%s\\n%s\\n" % (what, "".join(traceback.format_stack())))
+        raise OSError("network disabled by the test")
 
-    socket.socket.__init__ = _guarded
+    def _wrap(name):
+        orig = getattr(socket.socket, name)
+
+        def guarded(self, *args, **kwargs):
+            if self.family in _INET:
+                _refuse("%s%r" % (name, args))
+            return orig(self, *args, **kwargs)
+
+        setattr(socket.socket, name, guarded)
+
+    for _name in ("connect", "connect_ex", "sendto", "sendmsg", "listen"):
+        _wrap(_name)
 
     def _no_dns(*args, **kwargs):
-        with open(_log, "a") as fh:
-            fh.write("getaddrinfo%r\\n" % (args,))
-        raise OSError("network disabled by the test")
+        _refuse("getaddrinfo%r" % (args,))
 
     socket.getaddrinfo = _no_dns
     """

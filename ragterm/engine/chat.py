@@ -27,7 +27,7 @@ from ragterm.engine.llm import Backend, Message, SamplingParams
 from ragterm.engine.prompt import Budget, Plan, plan
 from ragterm.errors import RagtermError
 from ragterm.store import chats
-from ragterm.store.db import Connection, storage_error, transaction
+from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
 
 Retrieve = Callable[[str, int], list[Hit]]
 Event = Retrieved | Trimmed | Token | Done
@@ -282,8 +282,14 @@ class Conversation:
         try:
             return write(*args)
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] in ("sqlite3", "sqlean"):
-                raise storage_error(exc, "history") from exc
+            if is_sqlite_error(exc):
+                from ragterm.store.lock import db_file
+
+                try:
+                    where: Any = db_file(self.conn) or "(memory)"
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    where = "history"
+                raise storage_error(exc, where) from exc
             raise
 
     def _begin(self, question: str, p: Plan) -> _Draft:
@@ -319,7 +325,7 @@ class Conversation:
             with transaction(self.conn):
                 chats.update_message(self.conn, draft.answer_id, content="".join(pieces))
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] not in ("sqlite3", "sqlean"):
+            if not is_sqlite_error(exc):
                 raise
 
     def _discard(self, draft: _Draft) -> None:

@@ -175,6 +175,23 @@ def search_results(db: Path, queries: list[str], k: int = 5) -> list[list[tuple]
         conn.close()
 
 
+def search_works(db: Path) -> bool:
+    """A search right now (in this process: a child per check would triple the suite's time)."""
+    from ragterm import config
+    from ragterm.engine.embed import BUNDLED, load_embedder
+    from ragterm.engine.retrieval import Retriever, has_index
+    from ragterm.store.db import connect
+
+    conn = connect(db)
+    try:
+        if not has_index(conn):  # killed before its first file was stored: nothing to find yet
+            return True
+        Retriever(conn, embedder=load_embedder(BUNDLED), cfg=config.load()).search("coffee", k=5)
+        return True
+    finally:
+        conn.close()
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     h = tmp_path / "home"

@@ -51,10 +51,16 @@ from tests.faults.test_kill_index import QUERIES, mutate  # noqa: E402
 TRACEBACKS = 0
 
 
-def run(home: Path, *args: str, env: dict[str, str] | None = None, kill_after=None):
-    """(returncode, stdout, stderr, peak RSS MiB, seconds) of ``python -m ragterm ARGS``.
+def exited(proc: subprocess.Popen) -> bool:
+    """Has the child ended? (without reaping it: ``os.wait4`` reads its peak memory later)"""
+    return os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
 
-    ``kill_after``: a callable given the process; it returns when the process should die."""
+
+def run(home: Path, *args: str, env: dict[str, str] | None = None, kill_after=None):
+    """(returncode, stdout, stderr, peak RSS MiB, seconds, end time) of ``python -m ragterm ARGS``.
+
+    ``kill_after``: a callable given the process and its stdout file; when it returns, the process
+    is SIGKILLed."""
     global TRACEBACKS
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.monotonic()
@@ -66,19 +72,19 @@ def run(home: Path, *args: str, env: dict[str, str] | None = None, kill_after=No
             stdin=subprocess.DEVNULL,
         )
         if kill_after is not None:
-            kill_after(proc)
+            kill_after(proc, out)
             try:
                 os.kill(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         _, status, usage = os.wait4(proc.pid, 0)
+        end = time.monotonic()
         proc.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.monotonic() - t0
         out.seek(0)
         err.seek(0)
         o, e = out.read(), err.read()
     TRACEBACKS += (o + e).count("Traceback")
-    return proc.returncode, o, e, usage.ru_maxrss / 1024, seconds
+    return proc.returncode, o, e, usage.ru_maxrss / 1024, end - t0, end
 
 
 def consistent(db: Path) -> bool:
@@ -96,15 +102,15 @@ def index_kills(work: Path, kills: int, seed: int) -> dict[str, object]:
     env = env_for(home, RAGTERM_EMBED__BATCH_SIZE="4")
     marks: dict[str, float] = {}
 
-    def time_it(proc: subprocess.Popen) -> None:
-        wait_until(lambda: indexing(home) or proc.poll() is not None)
+    def started(proc: subprocess.Popen, out: object) -> None:  # from the lock to the exit
+        wait_until(lambda: indexing(home) or exited(proc))
         marks["start"] = time.monotonic()
-        proc.wait()
-        marks["end"] = time.monotonic()
+        while not exited(proc):
+            time.sleep(0.01)
 
-    rc, _, _, clean_rss, clean_s = run(home, "index", str(folder), env=env, kill_after=time_it)
+    rc, _, _, clean_rss, clean_s, end = run(home, "index", str(folder), env=env, kill_after=started)
     assert rc == 0, "the clean run failed"
-    span = marks["end"] - marks["start"]
+    span = end - marks["start"]
     shutil.rmtree(home / "data")
     survived = 0
     for step in range(kills):
@@ -112,12 +118,12 @@ def index_kills(work: Path, kills: int, seed: int) -> dict[str, object]:
             mutate(folder, rng, step)
         moment = rng.uniform(0, span)
 
-        def at_moment(proc: subprocess.Popen, moment: float = moment) -> None:
-            wait_until(lambda: indexing(home) or proc.poll() is not None)
+        def at_moment(proc: subprocess.Popen, out: object, moment: float = moment) -> None:
+            wait_until(lambda: indexing(home) or exited(proc))
             time.sleep(moment)
 
         run(home, "index", str(folder), env=env, kill_after=at_moment)
-        rc, _, err, _, _ = run(home, "search", "coffee", env=env)
+        rc, _, err, *_ = run(home, "search", "coffee", env=env)
         searchable = rc == 0 or err.startswith("error: nothing is indexed yet")
         survived += consistent(home / "data" / "ragterm.db") and searchable
     rc, *_ = run(home, "index", str(folder), env=env)
@@ -150,8 +156,10 @@ def chat_kills(work: Path, kills: int, seed: int) -> dict[str, int]:
     for i in range(kills):
         question = f"Write a long story about lighthouse number {i}."
 
-        def mid_answer(proc: subprocess.Popen) -> None:
-            time.sleep(rng.uniform(3.0, 6.0))  # model load, then streaming (saved once a second)
+        def mid_answer(proc: subprocess.Popen, out: object) -> None:
+            # once the answer streams, at a random moment (it is saved once a second)
+            wait_until(lambda: os.fstat(out.fileno()).st_size > 0 or exited(proc), timeout=120)
+            time.sleep(rng.uniform(0.2, 3.0))
 
         args = ("ask", "--no-rag", "--max-tokens", "2000", question)
         run(home, *args, env=env, kill_after=mid_answer)
@@ -174,7 +182,7 @@ def hostile(work: Path, long_line_mb: int) -> dict[str, object]:
     folder = work / "hostile"
     expect = build(folder, long_line_mb=long_line_mb)
     home = work / "hostile-home"
-    rc, out, err, rss, seconds = run(home, "index", "--json", str(folder))
+    rc, out, err, rss, seconds, _ = run(home, "index", "--json", str(folder))
     seen = {}
     for line in out.splitlines():
         if line.startswith("{"):

@@ -428,7 +428,10 @@ def _write_file(flat: dict[str, Any], path: Path) -> None:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = v
-    paths.ensure_private_dir(path.parent)
+    if path.parent == paths.config_dir():  # ours; a RAGTERM_CONFIG folder is the user's
+        paths.ensure_private_dir(path.parent)
+    else:
+        paths.ensure_dir(path.parent)
     tmp = path.with_suffix(".toml.tmp")
     try:
         # owner-only from the first byte: the file may hold remote.api_key

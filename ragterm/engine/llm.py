@@ -154,6 +154,7 @@ class LocalLlama:
         self._system_ok = self._supports_system()
         self._stats: dict[str, float] = {}
         self._bos_text = self._token_text(self.llm.token_bos())
+        self._specials: Any = None  # regex of the vocabulary's control-token texts, built lazily
         self._lock = threading.Lock()
         if lora_path:
             try:
@@ -231,9 +232,37 @@ class LocalLlama:
             return False
         return "SYS-PROBE" in out
 
+    def _defuse(self, text: str) -> str:
+        """``text`` with the model's control-token strings broken up (a zero-width space after
+        the first character), so they stay plain text.
+
+        The prompt is tokenized with ``special=True`` (the template's own markers must become
+        control tokens), so a file or a question containing "<|im_end|><|im_start|>system" would
+        otherwise open a real system turn: a prompt injection that needs no persuasion at all.
+        """
+        if self._specials is None:
+            import re
+
+            import llama_cpp
+
+            model = self.llm._model
+            vocab = llama_cpp.llama_model_get_vocab(model.model)
+            flags = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+            texts = {
+                model.token_get_text(i)
+                for i in range(llama_cpp.llama_vocab_n_tokens(vocab))
+                if llama_cpp.llama_vocab_get_attr(vocab, i) & flags
+            }
+            texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+            self._specials = re.compile("|".join(map(re.escape, texts))) if texts else False
+        if not self._specials:
+            return text
+        return self._specials.sub(lambda m: m[0][0] + "\u200b" + m[0][1:], text)
+
     def render(self, messages: list[Message]) -> str:
-        """The prompt text for ``messages`` in the model's own chat template."""
-        msgs = [dict(m) for m in messages]
+        """The prompt text for ``messages`` in the model's own chat template (the messages'
+        text can never produce a control token, see ``_defuse``)."""
+        msgs = [{**m, "content": self._defuse(m["content"])} for m in messages]
         if not self._system_ok and msgs and msgs[0]["role"] == "system":
             system = msgs.pop(0)["content"]
             if msgs and msgs[0]["role"] == "user":  # Gemma-style: fold into the first user turn

@@ -32,6 +32,7 @@ class Setting:
     check: Callable[[Any], bool] | None = None
     rule: str = ""
     choices: tuple[str, ...] = ()
+    secret: bool = False  # never printed: `config show/get/set` mask it
 
 
 def _between(lo: float, hi: float) -> Callable[[Any], bool]:
@@ -129,7 +130,19 @@ SETTINGS: dict[str, Setting] = {
         _S("chat.backend", str, "local", "where answers come from", choices=("local", "remote")),
         _S("remote.url", str, "", "OpenAI-compatible server URL, e.g. http://localhost:8080/v1"),
         _S("remote.model", str, "", "model name to ask the remote server for"),
-        _S("remote.api_key", str, "", "API key for the remote server (often unused locally)"),
+        _S(
+            "remote.api_key",
+            str,
+            "",
+            "API key for the remote server (or RAGTERM_REMOTE__API_KEY, or remote.api_key_file)",
+            secret=True,
+        ),
+        _S(
+            "remote.api_key_file",
+            str,
+            "",
+            "file holding the remote server's API key (used when remote.api_key is empty)",
+        ),
         _S(
             "remote.timeout",
             float,
@@ -254,6 +267,14 @@ SETTINGS: dict[str, Setting] = {
             "a positive number of megabytes",
         ),
         _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
+        _S(
+            "tune.watchdog_s",
+            float,
+            900.0,
+            "seconds a training child may stay silent before it is stopped as hung",
+            _between(5.0, 86_400.0),
+            "a number of seconds from 5 to 86400",
+        ),
         # interface
         _S("ui.theme", str, "textual-dark", "TUI theme"),
         _S("ui.show_sources", bool, True, "show the sources panel"),
@@ -305,6 +326,33 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
     if setting.check and not setting.check(out):
         raise bad
     return out
+
+
+MASK = "********"
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as ``config`` may print it: secrets are masked (an unset one stays empty)."""
+    return MASK if SETTINGS[key].secret and value else value
+
+
+def remote_api_key(cfg: Config) -> str:
+    """The remote server's key: ``remote.api_key`` (file or RAGTERM_REMOTE__API_KEY), else the
+    first line of ``remote.api_key_file``, else empty."""
+    if cfg["remote.api_key"]:
+        return str(cfg["remote.api_key"])
+    name = cfg["remote.api_key_file"]
+    if not name:
+        return ""
+    path = Path(name).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").strip().splitlines()[0].strip()
+    except (OSError, UnicodeDecodeError, IndexError) as exc:
+        why = getattr(exc, "strerror", None) or ("empty" if isinstance(exc, IndexError) else exc)
+        raise ConfigError(
+            f"cannot read the API key file {path}: {why}",
+            hint="put the key on its first line, or fix remote.api_key_file",
+        ) from None
 
 
 def lookup(key: str) -> Setting:
@@ -406,10 +454,17 @@ def _write_file(flat: dict[str, Any], path: Path) -> None:
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = v
-    paths.ensure_dir(path.parent)
+    if path.parent == paths.config_dir():  # ours; a RAGTERM_CONFIG folder is the user's
+        paths.ensure_private_dir(path.parent)
+    else:
+        paths.ensure_dir(path.parent)
     tmp = path.with_suffix(".toml.tmp")
     try:
-        tmp.write_text(tomli_w.dumps(nested), encoding="utf-8")
+        # owner-only from the first byte: the file may hold remote.api_key
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(tomli_w.dumps(nested))
+        paths.make_private(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(

@@ -71,3 +71,59 @@ def ensure_dir(path: Path) -> Path:
             hint="check the permissions of that folder or set RAGTERM_HOME to a writable one",
         ) from exc
     return path
+
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Owner-only permissions (folders 0700, files 0600); quietly skipped where not possible
+    (a file owned by someone else, a filesystem without modes)."""
+    try:
+        st = path.stat()
+        want = PRIVATE_DIR if path.is_dir() else PRIVATE_FILE
+        if st.st_mode & 0o777 != want:
+            path.chmod(want)
+    except (OSError, NotImplementedError):
+        pass
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """``ensure_dir`` for folders that hold chats, indexed text, keys or adapters: 0700."""
+    from ragterm.errors import StorageError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create {path}: {exc.strerror or exc}",
+            hint="check the permissions of that folder or set RAGTERM_HOME to a writable one",
+        ) from exc
+    make_private(path)
+    return path
+
+
+def tighten(db: Path | None = None) -> None:
+    """Make an install created by an older ragterm (folders 0755, files 0644) owner-only.
+
+    Runs at every start (from ``store.db.connect``); it costs a few ``stat`` calls.
+    """
+    db = db or db_path()
+    for f in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(f"{db}-journal")):
+        if f.exists():
+            make_private(f)
+    cfg = config_file()
+    if cfg.exists():
+        make_private(cfg)
+        if cfg.parent == config_dir():
+            make_private(cfg.parent)
+    adapters = adapters_dir()
+    if adapters.is_dir():
+        make_private(adapters)
+        for sub in adapters.iterdir():
+            make_private(sub)
+            if sub.is_dir():
+                for f in sub.glob("*.gguf"):
+                    make_private(f)
+                make_private(sub / "persona.json")

@@ -102,7 +102,10 @@ def ask(
                 done = ev
     except KeyboardInterrupt:
         cancel.set()
-        worker.join()
+        worker.join(timeout=10)  # a model stuck mid-prompt must not hold the terminal
+        if worker.is_alive():
+            err_console.print("[yellow]cancelled — the model did not stop in time[/]")
+            raise click.exceptions.Exit(130) from None
         while not events.empty():
             ev = events.get()
             if isinstance(ev, Done):

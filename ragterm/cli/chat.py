@@ -11,7 +11,9 @@ import click
 @click.option("--session", "session_id", type=int, help="Resume conversation ID.")
 def chat(model: str | None, persona: str | None, session_id: int | None) -> None:
     """Open the chat."""
-    from ragterm.cli.common import load_config
+    from ragterm.cli.common import load_config, open_db
     from ragterm.tui.app import RagtermApp  # textual is imported only here
 
-    RagtermApp(load_config(), model=model, persona=persona, session_id=session_id).run()
+    cfg = load_config()
+    open_db().close()  # a damaged or newer database: one line here, not a crash in the app
+    RagtermApp(cfg, model=model, persona=persona, session_id=session_id).run()

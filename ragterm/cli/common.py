@@ -53,12 +53,37 @@ def run_main(group: click.Group, argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # a bug: say so in one line unless debugging
+        known = None if debug else as_user_error(exc)
+        if known is not None:
+            print_error(known)
+            return 1
         if debug:
             raise
         err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         err_console.print("[dim]hint:[/] run again with --debug and report the traceback")
         return 2
     return 0
+
+
+def as_user_error(exc: BaseException) -> RagtermError | None:
+    """Faults of the machine, not bugs: sqlite errors (disk full, read-only, damaged database)
+    and a full or read-only disk, as one line naming the file."""
+    import errno
+
+    from ragterm import paths
+    from ragterm.store.db import is_sqlite_error, storage_error
+
+    if is_sqlite_error(exc):
+        return storage_error(exc, paths.db_path())
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
+        where = exc.filename or paths.data_dir()
+        hint = {
+            errno.ENOSPC: "free some disk space and run again; nothing stored was lost",
+            errno.EROFS: "that disk is read-only: set RAGTERM_HOME to a writable folder",
+            errno.EACCES: "fix that file's permissions, or set RAGTERM_HOME",
+        }[exc.errno]
+        return RagtermError(f"{where}: {exc.strerror}", hint=hint)
+    return None
 
 
 def load_config() -> Any:

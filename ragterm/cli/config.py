@@ -41,7 +41,7 @@ def show(as_json: bool) -> None:
 
     cfg = cfgmod.load()
     if as_json:
-        click.echo(json.dumps(cfg.values, indent=2))
+        click.echo(json.dumps({k: cfgmod.shown(k, v) for k, v in cfg.values.items()}, indent=2))
         return
     table = Table(title_justify="left")
     for col in ("key", "value", "from", "meaning"):
@@ -50,7 +50,7 @@ def show(as_json: bool) -> None:
         origin = cfg.origins[key]
         table.add_row(
             key,
-            repr(cfg.values[key]),
+            repr(cfgmod.shown(key, cfg.values[key])),
             origin if origin != "default" else "[dim]default[/]",
             setting.help,
         )
@@ -60,10 +60,11 @@ def show(as_json: bool) -> None:
 @config.command("get")
 @click.argument("key", shell_complete=_keys)
 def get(key: str) -> None:
-    """Print one setting."""
+    """Print one setting (a secret such as remote.api_key shows masked)."""
     from ragterm import config as cfgmod
 
-    click.echo(cfgmod.load()[key])
+    setting = cfgmod.lookup(key)
+    click.echo(cfgmod.shown(setting.key, cfgmod.load()[key]))
 
 
 @config.command("set")
@@ -74,7 +75,7 @@ def set_(key: str, value: str) -> None:
     from ragterm import config as cfgmod
 
     stored = cfgmod.set_value(key, value)
-    console.print(f"{key} = {stored!r}")
+    console.print(f"{key} = {cfgmod.shown(key, stored)!r}")
 
 
 @config.command("unset")

@@ -1,8 +1,10 @@
 """A conversation: history from SQLite + retrieval + prompt budget + streaming + persistence.
 
 ``Conversation.send`` is an iterator of events (Retrieved, Trimmed, Token, Done); the CLI prints
-them and the TUI turns them into messages. Nothing is written until the answer ends, and then the
-question and the answer are written together in one transaction.
+them and the TUI turns them into messages. The question and an empty answer marked "cancelled" are
+written when the answer starts, the answer so far every second, and the final answer with its
+status at the end: a killed process leaves the partial answer, marked; a failed one leaves the
+history as it was.
 
 Typical use::
 
@@ -15,7 +17,9 @@ Typical use::
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +29,21 @@ from ragterm.engine.llm import Backend, Message, SamplingParams
 from ragterm.engine.prompt import Budget, Plan, check_citations, plan
 from ragterm.errors import RagtermError
 from ragterm.store import chats
-from ragterm.store.db import Connection, storage_error, transaction
+from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
 
 Retrieve = Callable[[str, int], list[Hit]]
 Event = Retrieved | Trimmed | Token | Done
+PROGRESS_S = 1.0  # how often a streaming answer is saved (what survives a kill)
+
+
+@dataclass
+class _Draft:
+    """The rows of the turn being answered (written before the model starts)."""
+
+    session_id: int
+    user_id: int
+    answer_id: int
+    created_session: bool
 
 
 class Conversation:
@@ -58,6 +73,7 @@ class Conversation:
         self.session_id = session_id
         self._window_start_id: int | None = None  # first message id inside the context window
         self._last_user_id: int | None = None
+        self._replace_from: int | None = None  # during a regenerate/edit: the exchange replaced
         stored_system = None
         if session_id is not None:
             session = chats.get_session(conn, session_id)
@@ -79,7 +95,12 @@ class Conversation:
     def _stored(self) -> list[chats.StoredMessage]:
         if self.session_id is None:
             return []
-        return [m for m in chats.messages(self.conn, self.session_id) if m.status != "error"]
+        cut = self._replace_from
+        return [
+            m
+            for m in chats.messages(self.conn, self.session_id)
+            if m.status != "error" and (cut is None or m.id < cut)
+        ]
 
     def history(self) -> list[Message]:
         """Past turns exactly as the model saw them (failed answers are not part of it)."""
@@ -146,6 +167,7 @@ class Conversation:
         k: int | None = None,
         pinned: Iterable[Hit] = (),
         excluded: Iterable[int] = (),
+        replace_from: int | None = None,
         **sampling: Any,
     ) -> Iterator[Event]:
         """Answer ``text``: yields Retrieved, then Trimmed if anything was left out, Token per
@@ -155,9 +177,42 @@ class Conversation:
         ``rag.enabled``); ``pinned`` hits go first, chunk ids in ``excluded`` are left out.
         ``sampling``: per-call overrides of SamplingParams fields (``temperature=0``, ...).
         Raises GenerationError before any event for an empty or too long question. The question
-        and the answer are saved together when the answer ends (not on status "error").
+        and the answer are saved as the answer streams (see the module docstring); an answer
+        that ends in status "error" is removed again, with its question.
+        ``replace_from``: a message id of this session; that message and the ones after it are
+        left out of the prompt and deleted in the transaction that saves the new answer (edit,
+        regenerate), so a failed answer leaves the history as it was (and a killed one keeps
+        both, the new partial answer marked).
         """
-        text = text.strip()
+        self._replace_from = replace_from
+        try:
+            yield from self._send(
+                text.strip(),
+                cancel=cancel,
+                retrieve=retrieve,
+                hits=hits,
+                rag=rag,
+                k=k,
+                pinned=pinned,
+                excluded=excluded,
+                sampling=sampling,
+            )
+        finally:
+            self._replace_from = None
+
+    def _send(
+        self,
+        text: str,
+        *,
+        cancel: threading.Event | None,
+        retrieve: Retrieve | None,
+        hits: list[Hit] | None,
+        rag: bool | None,
+        k: int | None,
+        pinned: Iterable[Hit],
+        excluded: Iterable[int],
+        sampling: dict[str, Any],
+    ) -> Iterator[Event]:
         found = self._hits(
             text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
         )
@@ -186,8 +241,10 @@ class Conversation:
                 p.budget.dropped_chunks,
                 "left out to fit the context window: " + " and ".join(parts),
             )
+        draft = self._guard(self._begin, text, p)
         pieces: list[str] = []
         status, error = "ok", None
+        saved_at = time.monotonic()
         stream = self.backend.stream(p.messages, params, cancel)
         try:
             for piece in stream:
@@ -195,10 +252,17 @@ class Conversation:
                 yield Token(piece)
                 if cancel is not None and cancel.is_set():
                     break
+                if time.monotonic() - saved_at >= PROGRESS_S:
+                    self._progress(draft, pieces)
+                    saved_at = time.monotonic()
         except RagtermError as exc:
             status, error = "error", exc.message
         except KeyboardInterrupt:
             status = "cancelled"
+        except GeneratorExit:  # the caller went away: keep what was written, marked
+            stream.close()
+            self._progress(draft, pieces)
+            raise
         finally:
             stream.close()  # releases the model now and records the stats of a partial answer
         if status == "ok" and cancel is not None and cancel.is_set():
@@ -226,8 +290,10 @@ class Conversation:
                 else "no_rag"
             ),
         )
-        if status != "error":
-            self._save(text, p, done)
+        if status == "error":
+            self._guard(self._discard, draft)
+        else:
+            self._guard(self._finish, draft, done)
             if p.history_start:
                 # keep this window start for the next turns: their prompts extend this one
                 first = stored[p.history_start] if p.history_start < len(stored) else None
@@ -235,17 +301,27 @@ class Conversation:
         done.session_id = self.session_id
         yield done
 
-    def _save(self, question: str, p: Plan, done: Done) -> None:
+    def _guard(self, write: Callable[..., Any], *args: Any) -> Any:
+        """Run a history write; sqlite failures (disk full, read-only) become a StorageError."""
         try:
-            self._write(question, p, done)
+            return write(*args)
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] in ("sqlite3", "sqlean"):
-                raise storage_error(exc, "history") from exc
+            if is_sqlite_error(exc):
+                from ragterm.store.lock import db_file
+
+                try:
+                    where: Any = db_file(self.conn) or "(memory)"
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    where = "history"
+                raise storage_error(exc, where) from exc
             raise
 
-    def _write(self, question: str, p: Plan, done: Done) -> None:
+    def _begin(self, question: str, p: Plan) -> _Draft:
+        """Store the question and an empty answer marked cancelled before the model starts: if
+        the process dies mid-answer, the question and the part written so far stay, marked."""
         sources = [h.to_dict() for h in p.hits]
         with transaction(self.conn):
+            created = self.session_id is None
             if self.session_id is None:
                 self.session_id = chats.create_session(
                     self.conn,
@@ -254,41 +330,75 @@ class Conversation:
                     persona=getattr(self.persona, "name", None),
                     system_prompt=self.system_prompt,
                 )
-            self._last_user_id = chats.add_message(
+            user_id = chats.add_message(
                 self.conn,
                 self.session_id,
                 "user",
                 question,
                 sent=p.user_sent if p.user_sent != question else None,
-                prompt_tokens=done.prompt_tokens,
                 sources=sources,
             )
-            done.message_id = chats.add_message(
+            answer_id = chats.add_message(
+                self.conn, self.session_id, "assistant", "", status="cancelled", sources=sources
+            )
+        return _Draft(self.session_id, user_id, answer_id, created)
+
+    def _progress(self, draft: _Draft, pieces: list[str]) -> None:
+        """Save the answer so far (still marked cancelled); a failure here waits for the end."""
+        try:
+            with transaction(self.conn):
+                chats.update_message(self.conn, draft.answer_id, content="".join(pieces))
+        except Exception as exc:
+            if not is_sqlite_error(exc):
+                raise
+
+    def _discard(self, draft: _Draft) -> None:
+        """A failed answer leaves the history as it was before the question."""
+        with transaction(self.conn):
+            chats.delete_messages(self.conn, [draft.user_id, draft.answer_id])
+            if draft.created_session:
+                chats.delete_session(self.conn, draft.session_id)
+        if draft.created_session:
+            self.session_id = None
+
+    def _finish(self, draft: _Draft, done: Done) -> None:
+        """The final answer, and (edit, regenerate) the end of the exchange it replaces: one
+        transaction, so the old exchange goes only when the new one is stored."""
+        with transaction(self.conn):
+            if self._replace_from is not None:
+                chats.delete_messages_from(
+                    self.conn, draft.session_id, self._replace_from, before=draft.user_id
+                )
+            chats.update_message(self.conn, draft.user_id, prompt_tokens=done.prompt_tokens)
+            chats.update_message(
                 self.conn,
-                self.session_id,
-                "assistant",
-                done.content,
+                draft.answer_id,
+                content=done.content,
                 status=done.status,
                 prompt_tokens=done.prompt_tokens,
                 completion_tokens=done.completion_tokens,
                 timings=done.timings,
-                sources=sources,
                 evidence=[e.to_dict() for e in done.evidence],
                 grounding=done.grounding,
             )
-            chats.update_session(self.conn, self.session_id, model=self.model_name)
+            chats.update_session(self.conn, draft.session_id, model=self.model_name)
+        self._last_user_id = draft.user_id
+        done.message_id = draft.answer_id
+
+    def last_question(self) -> chats.StoredMessage | None:
+        """The last question of this session (what regenerate and edit replace)."""
+        if self.session_id is None:
+            return None
+        msgs = chats.messages(self.conn, self.session_id)
+        return next((m for m in reversed(msgs) if m.role == "user"), None)
 
     def regenerate(self, **kwargs: Any) -> Iterator[Event]:
-        """Answer the last question again (the previous answer is replaced)."""
-        if self.session_id is None:
-            raise RagtermError("nothing to regenerate yet", hint="ask something first")
-        msgs = chats.messages(self.conn, self.session_id)
-        last_user = next((m for m in reversed(msgs) if m.role == "user"), None)
+        """Answer the last question again. The old exchange is replaced only when the new answer
+        is saved (also a cancelled, marked one); after an error it is still there."""
+        last_user = self.last_question()
         if last_user is None:
             raise RagtermError("nothing to regenerate yet", hint="ask something first")
-        with transaction(self.conn):
-            chats.delete_messages_from(self.conn, self.session_id, last_user.id)
-        return self.send(last_user.content, **kwargs)
+        return self.send(last_user.content, replace_from=last_user.id, **kwargs)
 
 
 def load_persona(conn: Connection, name: str, model_path: Any) -> Any:

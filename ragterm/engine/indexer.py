@@ -13,11 +13,13 @@ run picks the pending files up again.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import numpy as np
@@ -49,8 +51,28 @@ def index_paths(
     A path inside an existing collection updates that part of it; a folder that contains
     existing collections absorbs them (their vectors are reused). ``reembed`` drops every vector
     and embeds all chunks again with ``embedder`` (after the embedding model changed).
-    Raises IndexingError when the stored vectors come from another model and ``reembed`` is off.
+    Raises IndexingError when the stored vectors come from another model and ``reembed`` is off,
+    or when another indexer is writing this database (one writer at a time, see store.lock);
+    sqlite failures (disk full, read-only, damaged file) become a StorageError naming the file.
     """
+    from ragterm.store.db import storage_errors
+    from ragterm.store.lock import db_file, writer_lock
+
+    with storage_errors(db_file(conn) or "(memory)"), writer_lock(conn, "index"):
+        yield from _index_paths(
+            conn, paths, cfg=cfg, embedder=embedder, cancel=cancel, reembed=reembed
+        )
+
+
+def _index_paths(
+    conn: Connection,
+    paths: list[Path],
+    *,
+    cfg: Any,
+    embedder: Any,
+    cancel: threading.Event | None,
+    reembed: bool,
+) -> Iterator[Event]:
     if cfg is None:
         from ragterm import config
 
@@ -119,6 +141,29 @@ def _embed_missing(
     )
 
 
+class _NotRegular(Exception):
+    """The path turned into something that must not be read (a fifo, a device, a huge file)."""
+
+
+def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
+    """The file's bytes, read only if it is (still) a regular file within the size limit.
+
+    The walk checked both, but the file can change before it is read: a fifo would block the
+    read forever and /dev/zero would fill the memory. O_NONBLOCK keeps the open from blocking.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            raise _NotRegular("not a regular file")
+        if st.st_size > max_bytes:
+            raise _NotRegular(f"too large ({st.st_size / 1048576:.1f} MB, index.max_file_mb)")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _NotRegular("grew past index.max_file_mb while being read")
+    return st, data
+
+
 @dataclass
 class _Work:
     """A parsed file waiting for the vectors of its new chunk texts."""
@@ -162,6 +207,7 @@ class _Run:
         self.chunk_tokens = int(cfg["index.chunk_tokens"])
         self.overlap = int(cfg["index.chunk_overlap"])
         self.batch = max(int(cfg["embed.batch_size"]), 1)
+        self.max_bytes = int(float(cfg["index.max_file_mb"]) * 1024 * 1024)
         # embedding progress
         self.files_total = 0
         self.files_done = 0
@@ -285,8 +331,9 @@ class _Run:
         """Read, hash, parse and chunk one file; a skip or failure is recorded on the spot."""
         cid = self.collection.id
         try:
-            stat = e.path.stat()
-            data = e.path.read_bytes()
+            stat, data = _read(e.path, self.max_bytes)
+        except _NotRegular as exc:
+            return None, [self._record(e, "skipped", str(exc))]
         except FileNotFoundError:
             with transaction(self.conn):
                 self.conn.execute(

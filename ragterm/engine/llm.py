@@ -154,6 +154,7 @@ class LocalLlama:
         self._system_ok = self._supports_system()
         self._stats: dict[str, float] = {}
         self._bos_text = self._token_text(self.llm.token_bos())
+        self._specials: Any = None  # regex of the vocabulary's control-token texts, built lazily
         self._lock = threading.Lock()
         if lora_path:
             try:
@@ -231,9 +232,37 @@ class LocalLlama:
             return False
         return "SYS-PROBE" in out
 
+    def _defuse(self, text: str) -> str:
+        """``text`` with the model's control-token strings broken up (a zero-width space after
+        the first character), so they stay plain text.
+
+        The prompt is tokenized with ``special=True`` (the template's own markers must become
+        control tokens), so a file or a question containing "<|im_end|><|im_start|>system" would
+        otherwise open a real system turn: a prompt injection that needs no persuasion at all.
+        """
+        if self._specials is None:
+            import re
+
+            import llama_cpp
+
+            model = self.llm._model
+            vocab = llama_cpp.llama_model_get_vocab(model.model)
+            flags = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+            texts = {
+                model.token_get_text(i)
+                for i in range(llama_cpp.llama_vocab_n_tokens(vocab))
+                if llama_cpp.llama_vocab_get_attr(vocab, i) & flags
+            }
+            texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+            self._specials = re.compile("|".join(map(re.escape, texts))) if texts else False
+        if not self._specials:
+            return text
+        return self._specials.sub(lambda m: m[0][0] + "\u200b" + m[0][1:], text)
+
     def render(self, messages: list[Message]) -> str:
-        """The prompt text for ``messages`` in the model's own chat template."""
-        msgs = [dict(m) for m in messages]
+        """The prompt text for ``messages`` in the model's own chat template (the messages'
+        text can never produce a control token, see ``_defuse``)."""
+        msgs = [{**m, "content": self._defuse(m["content"])} for m in messages]
         if not self._system_ok and msgs and msgs[0]["role"] == "system":
             system = msgs.pop(0)["content"]
             if msgs and msgs[0]["role"] == "user":  # Gemma-style: fold into the first user turn
@@ -373,6 +402,56 @@ def _check_adapter_file(path: str | Path) -> None:
         )
 
 
+class _Request:
+    """One POST to an OpenAI-compatible server with a cancel that does not wait for it.
+
+    Once ``cancel`` is set, a watcher thread shuts the socket down, so a read blocked on a
+    stalled server (no headers yet, or a pause mid-stream) returns at once instead of holding the
+    user for ``remote.timeout`` seconds.
+    """
+
+    def __init__(self, url: str, timeout: float, cancel: threading.Event | None) -> None:
+        import http.client
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(url)
+        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        self.conn = cls(parts.hostname or "localhost", parts.port, timeout=timeout)
+        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.cancel = cancel
+        self.done = threading.Event()
+        if cancel is not None:
+            threading.Thread(target=self._watch, daemon=True, name="ragterm-remote").start()
+
+    def _watch(self) -> None:
+        import socket
+
+        assert self.cancel is not None
+        while not self.done.is_set():
+            if self.cancel.wait(0.05):
+                sock = self.conn.sock
+                if sock is None:  # not connected yet: send() checks cancel once it is
+                    time.sleep(0.02)
+                    continue
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+
+    def send(self, body: bytes, headers: dict[str, str]) -> Any:
+        """The response (status and headers read), or OSError/HTTPException."""
+        self.conn.connect()
+        if self.cancel is not None and self.cancel.is_set():
+            raise ConnectionAbortedError("cancelled")
+        self.conn.request("POST", self.path, body=body, headers=headers)
+        return self.conn.getresponse()
+
+    def close(self) -> None:
+        self.done.set()
+        self.conn.close()
+
+
 class RemoteOpenAI:
     """Any OpenAI-compatible server (llama-server, Ollama, vLLM) behind the same interface.
 
@@ -412,8 +491,6 @@ class RemoteOpenAI:
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
     ) -> Iterator[str]:
         import http.client
-        import urllib.error
-        import urllib.request
 
         body: dict[str, Any] = {
             "model": self.model or "default",
@@ -431,30 +508,33 @@ class RemoteOpenAI:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
-        req = urllib.request.Request(
-            f"{self.url}/chat/completions",
-            data=json.dumps(body).encode(),
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
+        }
         t0 = time.perf_counter()
         first = None
         n = 0
+        self._stats = {"prompt_tokens": float(self.count_tokens(messages))}
+        req = _Request(f"{self.url}/chat/completions", self.timeout, cancel)
         try:
-            resp = urllib.request.urlopen(req, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:200]
+            resp = req.send(json.dumps(body).encode(), headers)
+        except (OSError, http.client.HTTPException) as exc:
+            req.close()
+            if cancel is not None and cancel.is_set():
+                return  # cancelled while waiting for the server: an empty, cancelled answer
             raise GenerationError(
-                f"the server at {self.url} answered HTTP {exc.code}: {detail}",
-                hint="check remote.model and the server's log",
-            ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise GenerationError(
-                f"cannot reach the server at {self.url}: {getattr(exc, 'reason', exc)}",
+                f"cannot reach the server at {self.url}: {exc}",
                 hint="start the server, or set chat.backend to local",
             ) from exc
+        if resp.status >= 400:
+            detail = resp.read(2000).decode("utf-8", "replace")[:200]
+            req.close()
+            raise GenerationError(
+                f"the server at {self.url} answered HTTP {resp.status}: {detail}",
+                hint="check remote.model and the server's log",
+            )
         try:
             with resp:
                 for raw in resp:
@@ -485,12 +565,15 @@ class RemoteOpenAI:
                         yield delta
                     if cancel is not None and cancel.is_set():
                         break
-        except (OSError, http.client.HTTPException) as exc:
-            raise GenerationError(
-                f"the connection to {self.url} broke mid-answer: {exc}",
-                hint="check that the server is still running",
-            ) from exc
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # a cancel shuts the socket down under a blocked read: that is not a broken server
+            if cancel is None or not cancel.is_set():
+                raise GenerationError(
+                    f"the connection to {self.url} broke mid-answer: {exc}",
+                    hint="check that the server is still running",
+                ) from exc
         finally:
+            req.close()
             end = time.perf_counter()
             gen_s = end - (first or end)
             self._stats = {
@@ -524,6 +607,8 @@ def open_backend(
     otherwise a new backend is returned and closing the old one is the caller's business.
     """
     if cfg["chat.backend"] == "remote":
+        from ragterm.config import remote_api_key
+
         url = cfg["remote.url"]
         if not url:
             raise ModelError(
@@ -536,7 +621,7 @@ def open_backend(
         return RemoteOpenAI(
             url,
             model=name,
-            api_key=cfg["remote.api_key"],
+            api_key=remote_api_key(cfg),
             timeout=cfg["remote.timeout"],
             n_ctx=cfg["chat.context_length"],
         )

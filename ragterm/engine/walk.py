@@ -236,6 +236,11 @@ def _walk_dir(
         name = de.name
         child_rel = f"{rel}/{name}" if rel else name
         path = Path(de.path)
+        if not _utf8(name):  # cannot be stored or cited as text; say so instead of crashing
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            shown_rel = f"{rel}/{shown}" if rel else shown
+            yield Entry(path, shown_rel, reason="name is not valid UTF-8 (rename it to index it)")
+            continue
         try:
             is_link = de.is_symlink()
             is_dir = de.is_dir(follow_symlinks=True)
@@ -274,11 +279,36 @@ def _walk_dir(
             yield Entry(path, child_rel, reason="broken symlink")
             continue
         try:
-            if not de.is_file(follow_symlinks=True):
-                continue  # sockets, fifos, devices
-        except OSError:
+            regular = de.is_file(follow_symlinks=True)
+        except OSError as exc:
+            yield Entry(path, child_rel, reason=f"unreadable: {exc.strerror or exc}")
+            continue
+        if not regular:  # never opened: reading a fifo blocks, /dev/zero never ends
+            yield Entry(path, child_rel, reason=f"not a regular file ({_kind(path)})")
             continue
         yield _check_file(path, child_rel, opts)
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return "unreadable"
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
 
 
 def _check_file(path: Path, rel: str, opts: WalkOptions) -> Entry:
@@ -288,7 +318,7 @@ def _check_file(path: Path, rel: str, opts: WalkOptions) -> Entry:
         return Entry(path, rel, reason=f"unreadable: {exc.strerror or exc}")
     entry = Entry(path, rel, size=st.st_size, mtime=st.st_mtime)
     if not stat.S_ISREG(st.st_mode):
-        entry.reason = "not a regular file"
+        entry.reason = f"not a regular file ({_kind(path)})"
         return entry
     if path.name in LOCK_FILES:
         entry.reason = "lock file (machine-written)"

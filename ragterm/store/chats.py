@@ -179,9 +179,38 @@ def messages(conn: Connection, session_id: int) -> list[StoredMessage]:
     ]
 
 
-def delete_messages_from(conn: Connection, session_id: int, message_id: int) -> None:
-    """Forget ``message_id`` and everything after it (regenerate, edit)."""
-    conn.execute("DELETE FROM messages WHERE session_id = ? AND id >= ?", (session_id, message_id))
+def delete_messages_from(
+    conn: Connection, session_id: int, message_id: int, *, before: int | None = None
+) -> None:
+    """Forget ``message_id`` and everything after it, up to (not including) ``before``
+    (regenerate, edit: the replaced exchange, not its replacement)."""
+    if before is None:
+        conn.execute(
+            "DELETE FROM messages WHERE session_id = ? AND id >= ?", (session_id, message_id)
+        )
+    else:
+        conn.execute(
+            "DELETE FROM messages WHERE session_id = ? AND id >= ? AND id < ?",
+            (session_id, message_id, before),
+        )
+
+
+def delete_messages(conn: Connection, ids: list[int]) -> None:
+    conn.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+
+
+def update_message(conn: Connection, message_id: int, **values: Any) -> None:
+    """Change an answer as it streams and when it ends (content, status, tokens, timings)."""
+    allowed = {"content", "status", "prompt_tokens", "completion_tokens", "timings"}
+    allowed |= {"evidence", "grounding"}
+    sets = {k: v for k, v in values.items() if k in allowed}
+    for key in ("timings", "evidence"):
+        if key in sets:
+            sets[key] = json.dumps(sets[key]) if sets[key] else None
+    if not sets:
+        return
+    cols = ", ".join(f"{k} = ?" for k in sets)
+    conn.execute(f"UPDATE messages SET {cols} WHERE id = ?", (*sets.values(), message_id))
 
 
 def export_markdown(conn: Connection, session_id: int) -> str:

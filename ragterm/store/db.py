@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -74,19 +75,62 @@ def _load_vec(conn: Connection) -> None:
 
 _STORAGE_HINTS = {
     "readonly": "the data folder is read-only: fix its permissions or set RAGTERM_HOME",
-    "disk is full": "free some disk space; nothing was lost",
+    "read-only": "the data folder is read-only: fix its permissions or set RAGTERM_HOME",
+    "disk is full": "free some disk space and run again; nothing stored was lost",
+    "no space left": "free some disk space and run again; nothing stored was lost",
     "unable to open": "check that the data folder exists and is writable, or set RAGTERM_HOME",
-    "not a database": "the file is not a ragterm database: move it away and run again",
-    "malformed": "the database is damaged: restore a backup or move it away and re-index",
+    "permission denied": "fix the permissions of the data folder, or set RAGTERM_HOME",
+    "not a database": "the file is not a ragterm database (damaged?): move it away and run "
+    "again, then re-index",
+    "malformed": "the database is damaged: restore a backup, or move it away and re-index",
+    "disk i/o error": "the disk failed a read or write: check it (and free space), then run again",
     "locked": "another ragterm is writing; try again in a moment",
 }
 
 
 def storage_error(exc: Exception, path: Path | str) -> StorageError:
-    """Turn an sqlite error into a one-line message with a hint."""
-    text = str(exc)
+    """Turn an sqlite (or OS) error into a one-line message with a hint."""
+    text = (getattr(exc, "strerror", None) or str(exc)) if isinstance(exc, OSError) else str(exc)
     hint = next((h for k, h in _STORAGE_HINTS.items() if k in text.lower()), None)
+    folder = Path(path).parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):  # "unable to open" says too little
+        text += f" (the folder {folder} is read-only)"
+        hint = _STORAGE_HINTS["read-only"]
     return StorageError(f"database {path}: {text}", hint=hint)
+
+
+def is_sqlite_error(exc: BaseException) -> bool:
+    """An error raised by sqlite3 or sqlean (two modules, one family of errors)."""
+    return type(exc).__module__.split(".")[0] in ("sqlite3", "sqlean")
+
+
+@contextmanager
+def storage_errors(path: Path | str) -> Iterator[None]:
+    """sqlite errors inside become a StorageError naming ``path`` (disk full, read-only...)."""
+    try:
+        yield
+    except Exception as exc:
+        if is_sqlite_error(exc):
+            raise storage_error(exc, path) from exc
+        raise
+
+
+def _prepare_file(path: Path) -> None:
+    """The data folder 0700 and the database 0600 before SQLite opens it: chats and indexed text
+    are private. SQLite gives the -wal and -shm files the database's mode."""
+    if path.parent == paths.data_dir():
+        paths.ensure_private_dir(path.parent)
+    else:
+        paths.ensure_dir(path.parent)
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise storage_error(exc, path) from exc
+    if path == paths.db_path():
+        paths.tighten(path)
+    else:
+        paths.make_private(path)
 
 
 def connect(path: Path | str | None = None, *, migrate: bool = True) -> Connection:
@@ -99,7 +143,7 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Connecti
     if path is None:
         path = paths.db_path()
     if str(path) != ":memory:":
-        paths.ensure_dir(Path(path).parent)
+        _prepare_file(Path(path))
     try:
         conn = mod.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         conn.row_factory = mod.Row
@@ -114,7 +158,42 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Connecti
             run_migrations(conn)
     except mod.Error as exc:
         raise storage_error(exc, path) from exc
+    except StorageError as exc:  # a newer schema: name the file
+        raise StorageError(f"database {path}: {exc.message}", hint=exc.hint) from None
     return conn
+
+
+class PerThreadConnection:
+    """Looks like one connection; under it each thread gets (and keeps) its own.
+
+    The TUI hands one object to its screen and its workers (chat, budget meter, retrieval); a
+    connection shared between threads would mix one thread's transaction with another's reads.
+    A thread's connection is closed when the thread ends.
+    """
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = path if path is not None else paths.db_path()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        connect(self.path).close()  # migrate once, and fail here (not in a worker) if broken
+
+    def current(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._lock:
+                conn = connect(self.path, migrate=False)
+            self._local.conn = conn
+        return conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.current(), name)
+
+    def close(self) -> None:
+        """Close the calling thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
 
 @contextmanager
@@ -124,7 +203,13 @@ def transaction(conn: Connection, *, immediate: bool = True) -> Iterator[Connect
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite has already rolled back after some errors (disk full, I/O): then the original
+        # error must reach the user, not "cannot rollback - no transaction is active"
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the first error is the one to report
+                pass
         raise
     else:
         conn.execute("COMMIT")

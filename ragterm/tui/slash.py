@@ -131,7 +131,6 @@ async def regenerate(screen: ChatScreen) -> None:
 
 async def edit(screen: ChatScreen) -> None:
     """Put the last question back in the input; sending it replaces that exchange."""
-    from ragterm.store import chats
     from ragterm.tui.widgets.chat_message import ChatMessage
     from ragterm.tui.widgets.prompt_input import PromptInput
 
@@ -139,11 +138,11 @@ async def edit(screen: ChatScreen) -> None:
         raise RagtermError("nothing to edit yet", hint="ask something first")
     if screen.generating:
         raise RagtermError("an answer is being written", hint="Esc cancels it")
-    sid = screen.conv.session_id
-    last = next((m for m in reversed(chats.messages(screen.conn, sid)) if m.role == "user"), None)
+    last = screen.conv.last_question()
     if last is None:
         raise RagtermError("nothing to edit yet", hint="ask something first")
-    chats.delete_messages_from(screen.conn, sid, last.id)
+    # the stored exchange is replaced only when the edited question gets its answer
+    screen.edit_from = last.id
     views = list(screen.query(ChatMessage))
     while views:
         w = views.pop()

@@ -20,7 +20,29 @@ def _level(style_name: str) -> int:
     return int(m.group(1)) + 1 if m else 0
 
 
+# python-docx inflates every part into memory: a small file can expand to gigabytes (a zip bomb).
+# The sizes a zip declares bound what zipfile will inflate, so they can be checked first.
+MAX_XML_BYTES = 64 * 2**20
+MAX_TOTAL_BYTES = 512 * 2**20
+
+
+def _check_sizes(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ParseFailed(f"not a valid DOCX file: {exc}") from None
+    xml = sum(i.file_size for i in infos if i.filename.endswith((".xml", ".rels")))
+    total = sum(i.file_size for i in infos)
+    if xml > MAX_XML_BYTES or total > MAX_TOTAL_BYTES:
+        raise ParseFailed(
+            f"DOCX expands to {max(xml, total) / 2**20:.0f} MB from {len(data) / 2**20:.1f} MB "
+            "(a zip bomb?)"
+        )
+
+
 def parse(data: bytes, path: Path) -> Parsed:
+    _check_sizes(data)
     try:
         import docx
         from docx.table import Table

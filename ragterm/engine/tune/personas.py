@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ragterm import paths
-from ragterm.engine.tune.runner import TrainingJob, TrainSpec, start_training
+from ragterm.engine.tune.runner import TrainingJob, TrainSpec, persona_dir, start_training
 from ragterm.errors import TuningError
 from ragterm.store import personas as store
 from ragterm.store.db import Connection
@@ -103,8 +103,8 @@ def remove(conn: Connection, name: str) -> None:
     """Delete the persona's record, adapter and checkpoints (and unset it if it was the default)."""
     from ragterm import config
 
+    folder = persona_dir(name)  # validates the name: rmtree must never leave adapters_dir
     known = store.get(conn, name) is not None
-    folder = paths.adapters_dir() / name
     if not known and not folder.exists():
         get(conn, name)  # raises with the known names
     store.delete(conn, name)
@@ -115,7 +115,9 @@ def remove(conn: Connection, name: str) -> None:
 
 def export(conn: Connection, name: str, dest: Path | str, *, merged: bool = False) -> Path:
     """Copy the persona's GGUF adapter (or merged model) to ``dest`` (a file or a folder)."""
-    p = get(conn, name)
+    from ragterm.engine.tune.spec import check_name
+
+    p = get(conn, check_name(name))
     src = Path(p.merged_path) if merged and p.merged_path else Path(p.adapter_path)
     if merged and not p.merged_path:
         raise TuningError(

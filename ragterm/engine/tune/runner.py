@@ -45,10 +45,26 @@ GPU_FLOPS = 20e12
 STARTUP_S = 12.0
 LOAD_S_PER_GB = 40.0
 RUNTIME_BYTES = 1150 * 2**20  # python + torch + transformers + tokenizer, before any weights
+# A child that prints nothing (no step, no stage) for this long is hung: killed, checkpoint kept.
+# Steps of a large model on a slow CPU take minutes, so this is generous. tune.watchdog_s sets it.
+WATCHDOG_S = 900.0
 
 
 def persona_dir(name: str) -> Path:
-    return paths.adapters_dir() / name
+    """The persona's folder under ``paths.adapters_dir()``; a name that would lead anywhere
+    else (``..``, ``/``, a symlinked folder) is refused."""
+    from ragterm.engine.tune.spec import check_name
+
+    root = paths.adapters_dir()
+    folder = root / check_name(name)
+    real_root = root.resolve()
+    real = folder.resolve()
+    if real.parent != real_root:
+        raise TuningError(
+            f"persona folder {folder} leads outside {root}",
+            hint="remove that link by hand; ragterm only manages folders it created",
+        )
+    return folder
 
 
 def run_dir(name: str) -> Path:
@@ -283,7 +299,8 @@ def prepare(
     if spec.backend == "unsloth" and not deps.have_unsloth():
         raise TuningError("unsloth is not installed", hint=deps.GPU_HINT)
 
-    store = paths.ensure_dir(paths.adapters_dir())
+    paths.ensure_private_dir(paths.data_dir())
+    store = paths.ensure_private_dir(paths.adapters_dir())
     free = shutil.disk_usage(store).free
     need = _disk_needed(spec, est, base)
     if free < need:
@@ -395,10 +412,18 @@ def estimate(spec: TrainSpec, *, cfg: Any = None, conn: Any = None) -> dict[str,
 class TrainingJob:
     """A running training child. Iterate ``events()`` in one thread; ``cancel()`` from any."""
 
-    def __init__(self, plan: Plan, proc: subprocess.Popen, log_path: Path) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        proc: subprocess.Popen,
+        log_path: Path,
+        *,
+        watchdog_s: float = WATCHDOG_S,
+    ) -> None:
         self.plan = plan
         self.proc = proc
         self.log_path = log_path
+        self.watchdog_s = watchdog_s  # a child silent this long is hung: killed, checkpoint kept
         self.result: TuneFinished | None = None
         self._cancelled = False
 
@@ -422,7 +447,13 @@ class TrainingJob:
     def kill(self) -> None:
         """Stop at once (no checkpoint beyond the last periodic one)."""
         if self.proc.poll() is None:
-            self.proc.kill()
+            try:  # the child leads its own session: take anything it started with it
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (OSError, AttributeError):
+                self.proc.kill()
+
+    def _lines(self) -> Iterator[str]:
+        return _lines_with_watchdog(self)
 
     def events(self) -> Iterator[Event]:
         """Progress until the run ends; the last event is ``TuneFinished`` (or an error raises)."""
@@ -430,7 +461,7 @@ class TrainingJob:
         final: dict[str, Any] | None = None
         assert self.proc.stdout is not None
         try:
-            for line in self.proc.stdout:
+            for line in self._lines():
                 try:
                     d = json.loads(line)
                 except ValueError:
@@ -472,6 +503,46 @@ class TrainingJob:
         yield self.result
 
 
+def _lines_with_watchdog(job: TrainingJob) -> Iterator[str]:
+    """The child's stdout lines; raises TuningError after ``watchdog_s`` without one."""
+    import queue
+    import threading
+
+    assert job.proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    stdout = job.proc.stdout
+
+    def read() -> None:
+        try:
+            for line in stdout:
+                lines.put(line)
+        except (OSError, ValueError):
+            pass
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True, name="ragterm-tune-reader").start()
+    while True:
+        try:
+            line = lines.get(timeout=job.watchdog_s)
+        except queue.Empty:
+            job.kill()
+            job.proc.wait()
+            ckpt = (Path(job.plan.run_dir) / "checkpoint").exists()
+            raise TuningError(
+                f"the training process made no progress for {job.watchdog_s:g} s and was stopped",
+                hint=f"details in {job.log_path}"
+                + (
+                    f"; `ragterm persona tune {job.name} --resume` continues from the last "
+                    "checkpoint"
+                    if ckpt
+                    else ""
+                ),
+            ) from None
+        if line is None:
+            return
+        yield line
+
+
 def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None) -> TrainingJob:
     """Check the request (see ``prepare``) and start the training child."""
     plan = spec if isinstance(spec, Plan) else prepare(spec, cfg=cfg, conn=conn)
@@ -502,7 +573,11 @@ def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None)
             start_new_session=True,  # Ctrl-C in the terminal reaches the parent, which cancels
         )
     (rdir / "pid").write_text(str(proc.pid))
-    return TrainingJob(plan, proc, log_path)
+    if cfg is None:
+        from ragterm import config
+
+        cfg = config.load()
+    return TrainingJob(plan, proc, log_path, watchdog_s=float(cfg["tune.watchdog_s"]))
 
 
 def finalize(plan: Plan, metrics: dict[str, Any]) -> TuneFinished:
@@ -558,6 +633,9 @@ def finalize(plan: Plan, metrics: dict[str, Any]) -> TuneFinished:
     (pdir / "persona.json").write_text(
         json.dumps(persona.__dict__, indent=1, default=str), encoding="utf-8"
     )
+    paths.make_private(pdir)
+    for f in (adapter, pdir / "persona.json", *([merged] if merged else [])):
+        paths.make_private(f)
     conn = connect()
     try:
         with transaction(conn):

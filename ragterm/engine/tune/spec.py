@@ -27,7 +27,18 @@ QUANT_TYPES: dict[str, int] = {
 
 DEFAULT_EPOCHS = 3.0
 MIN_DEFAULT_STEPS = 24  # a dozen examples need more than 3 passes to pick up a voice
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_RULE = "letters, digits, . _ - (up to 64 characters, starting with a letter or digit)"
+
+
+def check_name(name: str) -> str:
+    """A persona name that is safe as a folder name: no path separators, no "..", no newline.
+
+    Checked where names become paths (training, removal, export), not only at the CLI.
+    """
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
+        raise TuningError(f"invalid persona name {name!r}", hint=f"expected {NAME_RULE}")
+    return name
 
 
 @dataclass
@@ -81,8 +92,7 @@ class TrainSpec:
         def bad(option: str, value: Any, rule: str) -> TuningError:
             return TuningError(f"invalid {option} {value!r}", hint=f"expected {rule}")
 
-        if not _NAME_RE.match(self.name or ""):
-            raise bad("persona name", self.name, "letters, digits, . _ - (up to 64 characters)")
+        check_name(self.name or "")
         if self.epochs is not None and self.steps is not None:
             raise TuningError("give --epochs or --steps, not both")
         if self.epochs is not None and not 0 < self.epochs <= 1000:

@@ -64,7 +64,7 @@ class ChatScreen(Screen[None]):
         self.model_name = model or cfg["chat.model"]
         self.persona_name = persona if persona is not None else (cfg["chat.persona"] or None)
         self.start_session = session_id
-        self.conn: Any = None  # UI-thread connection (sessions, collections)
+        self.conn: Any = None  # PerThreadConnection: the UI thread's and each worker's own
         self.conv: Any = None  # ragterm.engine.chat.Conversation, used only by workers
         self.rag: bool = bool(cfg["rag.enabled"])
         self.k: int = int(cfg["rag.top_k"])
@@ -76,6 +76,8 @@ class ChatScreen(Screen[None]):
         self._session_query = ""
         self.pinned: dict[int, Any] = {}  # chunk_id -> Hit, always sent (inspector "p")
         self.excluded: set[int] = set()  # chunk ids never sent (inspector "x")
+        self.edit_from: int | None = None  # /edit: the next question replaces from this message
+        self._replacing = False  # the answer being written replaces the last exchange
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -93,9 +95,10 @@ class ChatScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.store.db import connect
+        from ragterm.store.db import PerThreadConnection
 
-        self.conn = connect()
+        # one object for the screen and its workers, one SQLite connection per thread under it
+        self.conn = PerThreadConnection()
         self.query_one("#sessions").display = False
         # at 80 columns the conversation needs the room; ctrl+o shows the panel
         wide = self.app.size.width >= 100
@@ -127,13 +130,11 @@ class ChatScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def load_model(self, model: str, persona: str | None, session_id: int | None) -> None:
         from ragterm.engine.chat import open_conversation
-        from ragterm.store.db import connect
 
         t0 = time.perf_counter()
         try:
-            conn = connect()
             conv = open_conversation(
-                self.cfg, conn, model=model, persona=persona or "off", session_id=session_id
+                self.cfg, self.conn, model=model, persona=persona or "off", session_id=session_id
             )
         except RagtermError as exc:
             self.post_message(ModelFailed(exc.message, exc.hint or ""))
@@ -218,7 +219,9 @@ class ChatScreen(Screen[None]):
         await view.mount(self.answer)
         view.anchor()
         self.cancel_event = threading.Event()
-        self.generate(text, regenerate, self.cancel_event)
+        replace, self.edit_from = (None if regenerate else self.edit_from), None
+        self._replacing = regenerate or replace is not None
+        self.generate(text, regenerate, self.cancel_event, replace)
 
     def _retriever(self) -> Any:
         if not self._retrieve_ready:
@@ -229,7 +232,9 @@ class ChatScreen(Screen[None]):
         return self._retrieve
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def generate(self, text: str, regenerate: bool, cancel: threading.Event) -> None:
+    def generate(
+        self, text: str, regenerate: bool, cancel: threading.Event, replace: int | None = None
+    ) -> None:
         from ragterm.engine.events import Done
 
         worker = get_current_worker()
@@ -244,7 +249,9 @@ class ChatScreen(Screen[None]):
                 "excluded": set(self.excluded),
             }
             events = (
-                self.conv.regenerate(**kwargs) if regenerate else self.conv.send(text, **kwargs)
+                self.conv.regenerate(**kwargs)
+                if regenerate
+                else self.conv.send(text, replace_from=replace, **kwargs)
             )
             for ev in events:
                 if worker.is_cancelled:
@@ -285,6 +292,8 @@ class ChatScreen(Screen[None]):
             self.answer = None
             if ev.status == "error":
                 self.notify(ev.error or "generation failed", title="Answer", severity="error")
+                if self._replacing and self.conv is not None and self.conv.session_id is not None:
+                    self.show_session(self.conv.session_id)  # the old exchange is still stored
             if ev.timings.get("tokens_per_s"):
                 self.status(tokens_per_s=ev.timings["tokens_per_s"])
             self.status(ctx_used=ev.prompt_tokens + ev.completion_tokens)
@@ -412,6 +421,7 @@ class ChatScreen(Screen[None]):
             self.notify(exc.message, severity="error")
             return
         self.selected = None
+        self.edit_from = None
         self.pinned.clear()
         self.excluded.clear()
         if session_id is None:

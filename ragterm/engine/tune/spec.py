@@ -27,6 +27,7 @@ QUANT_TYPES: dict[str, int] = {
 
 DEFAULT_EPOCHS = 3.0
 MIN_DEFAULT_STEPS = 24  # a dozen examples need more than 3 passes to pick up a voice
+LOSS_CHUNK = 256  # answer positions per lm_head + cross-entropy chunk (train.answer_loss)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

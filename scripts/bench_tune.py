@@ -93,6 +93,7 @@ def make_plan(args, backend: str, tmp: Path):
 
 def bench_backend(args, backend: str, loss_mode: str, tmp: Path) -> dict:
     """One configuration, in a process of its own (``--one``) so its peak RSS is its own."""
+    loss_mode = loss_mode.split(":")[0]
     import torch
 
     from ragterm.engine.tune import train
@@ -150,6 +151,7 @@ def bench_backend(args, backend: str, loss_mode: str, tmp: Path) -> dict:
     out = {
         "backend": backend,
         "loss": loss_mode,
+        "checkpointing": bool(args.checkpointing),
         "device": device,
         "load_s": load_s,
         "s_per_step": train_s / args.steps,
@@ -216,7 +218,8 @@ def main() -> None:
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        backend, loss_mode = args.one.split(":")
+        backend, loss_mode, *ckpt = args.one.split(":")
+        args.checkpointing = args.checkpointing or ckpt == ["ckpt"]
         print(json.dumps(bench_backend(args, backend, loss_mode, Path(args.tmp))))
         return
 
@@ -227,7 +230,7 @@ def main() -> None:
 
     device = pick_device(args.device)
     # the old full-logits loss is the baseline of the chunked answer-only loss, in the same run
-    configs = ["peft:full", "peft:chunked"]
+    configs = ["peft:full", "peft:chunked", "peft:chunked:ckpt"]
     if device == "cuda" and have_unsloth():
         configs.append("unsloth:native")
     results = []
@@ -268,7 +271,8 @@ def main() -> None:
     print("| measure | baseline | value | ratio |")
     print("|---|---|---|---|")
     for r in results:
-        name = f"{r['backend']} ({r['loss']} loss) on {r['device']}"
+        ckpt = ", checkpointing" if r["checkpointing"] else ""
+        name = f"{r['backend']} ({r['loss']} loss{ckpt}) on {r['device']}"
         fwd, tr = r["forward_tok_s"], r["train_tok_s"]
         row(f"{name}: training tokens/s (vs forward-only)", f"{fwd:.0f}", f"{tr:.0f}", tr / fwd)
         row(f"{name}: seconds per step", "", f"{r['s_per_step']:.2f}")
@@ -288,8 +292,16 @@ def main() -> None:
     row("chunked vs full logits: largest per-step loss difference", "", f"{drift:.2e}")
     print(f"loss curve, full: {' '.join(f'{x:.4f}' for x in full['losses'])}")
     print(f"loss curve, chunked: {' '.join(f'{x:.4f}' for x in chunked['losses'])}")
-    if len(results) == 3:
-        p, u = chunked, results[2]
+    if len(results) > 2 and results[2]["checkpointing"]:
+        c = results[2]
+        row("chunked loss + checkpointing vs full logits: peak RSS",
+            f"{full['peak_rss'] / mib:.0f} MiB", f"{c['peak_rss'] / mib:.0f} MiB",
+            c["peak_rss"] / full["peak_rss"])  # fmt: skip
+        row("chunked loss + checkpointing vs full logits: training tokens/s",
+            f"{full['train_tok_s']:.0f}", f"{c['train_tok_s']:.0f}",
+            c["train_tok_s"] / full["train_tok_s"])  # fmt: skip
+    if results[-1]["backend"] == "unsloth":
+        p, u = chunked, results[-1]
         row("unsloth vs PEFT: training tokens/s", f"{p['train_tok_s']:.0f}",
             f"{u['train_tok_s']:.0f}", u["train_tok_s"] / p["train_tok_s"])  # fmt: skip
         if "peak_gpu" in p and "peak_gpu" in u:

@@ -58,7 +58,7 @@ class TrainSpec:
     device: str = "auto"  # auto | cpu | cuda | mps
     eval_every: int = 0  # 0: about five evaluations per run
     threads: int = 0  # torch CPU threads, 0: torch's default
-    checkpointing: bool | None = None  # gradient checkpointing; None: only when memory is short
+    checkpointing: bool | None = None  # gradient checkpointing; None: on CPU/MPS, on CUDA if short
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

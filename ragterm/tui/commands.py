@@ -18,7 +18,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("sessions", "", "show or hide the conversations sidebar"),
     Command("model", "NAME", "switch to another chat model (no name: pick one)"),
     Command("persona", "NAME|off", "answer as a persona, or stop"),
-    Command("tune", "", "fine-tune a persona"),
+    Command("tune", "", "fine-tune a persona (/tune NAME shows or resumes its training)"),
     Command("index", "PATH", "index a folder in the background"),
     Command("collections", "", "list indexed folders"),
     Command("rag", "on|off", "use the indexed folders when answering"),

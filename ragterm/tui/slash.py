@@ -45,7 +45,7 @@ async def _run(screen: ChatScreen, name: str, arg: str) -> None:
         else:
             screen.switch_model(screen.model_name, persona=arg)
     elif name == "tune":
-        screen.open_tune()
+        screen.open_tune(arg)
     elif name == "index":
         screen.start_index(arg)
     elif name == "collections":

@@ -280,6 +280,20 @@ def _json_array_to_jsonl(path: Path, out: Path) -> int:
     return len(data)
 
 
+def _refuse_binary(path: Path) -> None:
+    """A NUL byte near the start: an image, an archive or a model, not JSONL (say so, once)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if b"\x00" in head:
+        raise DatasetError(
+            f"{path} is a binary file, not JSONL text",
+            hint="expected one JSON object a line, or a folder of .txt/.md writing",
+        )
+
+
 def open_dataset(
     path: Path | str,
     *,
@@ -314,6 +328,7 @@ def open_dataset(
         for b in ds.bad:  # in a JSON list, "line" N is item N
             b.reason = b.reason + " (item number in the JSON list)"
     else:
+        _refuse_binary(path)
         ds = scan_jsonl(path)
     if ds.bad_total and not skip_bad:
         shown = "; ".join(str(b) for b in ds.bad[:3])

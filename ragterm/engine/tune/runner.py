@@ -31,7 +31,7 @@ from typing import Any
 from ragterm import paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
 from ragterm.engine.tune import deps
-from ragterm.engine.tune.spec import Plan, TrainSpec
+from ragterm.engine.tune.spec import LOSS_CHUNK, Plan, TrainSpec
 from ragterm.errors import TuningError
 
 __all__ = ["Plan", "TrainSpec", "TrainingJob", "estimate", "prepare", "start_training"]
@@ -203,7 +203,9 @@ def _estimate(
     tokens = spec.batch_size * seq
     per_layer = 2 if spec.checkpointing else 34  # bytes kept per hidden unit, per layer
     activations = tokens * base.n_layers * hidden * per_layer * wbytes + tokens * hidden * 34 * 4
-    logits = tokens * vocab * 4 * 3
+    # the loss runs the lm_head over LOSS_CHUNK answer positions at a time (train.answer_loss):
+    # one chunk of float32 logits and its softmax gradient, never [tokens, vocab] whole
+    logits = min(tokens, LOSS_CHUNK) * vocab * 4 * 2
     lora = spec.rank * 7 * base.n_layers * hidden * 4 * 2 * 4
     memory = RUNTIME_BYTES + n_params * wbytes + activations + logits + lora
     return {
@@ -285,6 +287,8 @@ def prepare(
         else ds.common_system_prompt() or cfg["chat.system_prompt"]
     )
     device = _guess_device(spec.device)
+    if spec.checkpointing is None:  # free on a CPU (measured), the memory matters more there
+        spec.checkpointing = device != "cuda"
     est = _estimate(spec, ds, base, target, system_prompt, device)
     warnings = [f"skipping {ds.bad_total} bad line(s): " + ", ".join(map(str, ds.bad[:5]))] * bool(
         ds.bad_total
@@ -310,17 +314,13 @@ def prepare(
             hint="free some space, or set RAGTERM_HOME to a larger disk",
         )
     avail = _free_memory()
-    if device == "cpu" and avail is not None and est["memory_bytes"] > 0.8 * avail:
-        if spec.checkpointing is None:  # trade speed for memory before giving up
-            spec.checkpointing = True
-            est = _estimate(spec, ds, base, target, system_prompt, device)
-            warnings.append("memory is short: using gradient checkpointing (slower, much smaller)")
     if device == "cpu" and avail is not None and est["memory_bytes"] > avail:
         raise TuningError(
             f"training would need about {est['memory_bytes'] / 2**30:.1f} GB of memory, "
             f"{avail / 2**30:.1f} GB is available",
             hint="try --batch-size 1 and a smaller --max-len, or a smaller --base model",
         )
+    est |= {"disk_bytes": need, "disk_free": free, "memory_free": avail}  # for the /tune screen
 
     dataset_file = rdir / "dataset.pkl"
     with open(dataset_file, "wb") as fh:

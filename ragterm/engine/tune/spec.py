@@ -27,6 +27,7 @@ QUANT_TYPES: dict[str, int] = {
 
 DEFAULT_EPOCHS = 3.0
 MIN_DEFAULT_STEPS = 24  # a dozen examples need more than 3 passes to pick up a voice
+LOSS_CHUNK = 256  # answer positions per lm_head + cross-entropy chunk (train.answer_loss)
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NAME_RULE = "letters, digits, . _ - (up to 64 characters, starting with a letter or digit)"
 
@@ -68,7 +69,7 @@ class TrainSpec:
     device: str = "auto"  # auto | cpu | cuda | mps
     eval_every: int = 0  # 0: about five evaluations per run
     threads: int = 0  # torch CPU threads, 0: torch's default
-    checkpointing: bool | None = None  # gradient checkpointing; None: only when memory is short
+    checkpointing: bool | None = None  # gradient checkpointing; None: on CPU/MPS, on CUDA if short
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

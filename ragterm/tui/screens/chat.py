@@ -128,13 +128,20 @@ class ChatScreen(Screen[None]):
     # -- model ---------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def load_model(self, model: str, persona: str | None, session_id: int | None) -> None:
+    def load_model(
+        self, model: str, persona: str | None, session_id: int | None, reuse: Any = None
+    ) -> None:
         from ragterm.engine.chat import open_conversation
 
         t0 = time.perf_counter()
         try:
             conv = open_conversation(
-                self.cfg, self.conn, model=model, persona=persona or "off", session_id=session_id
+                self.cfg,
+                self.conn,
+                model=model,
+                persona=persona or "off",
+                session_id=session_id,
+                reuse=reuse,  # same model: only the persona's adapter changes, no reload
             )
         except RagtermError as exc:
             self.post_message(ModelFailed(exc.message, exc.hint or ""))
@@ -191,7 +198,7 @@ class ChatScreen(Screen[None]):
         self.status(model=f"{name} (loading…)")
         sid = self.conv.session_id if self.conv is not None else None
         p = persona if persona is not None else (self.persona_name or "off")
-        self.load_model(name, p, sid)
+        self.load_model(name, p, sid, self.conv.backend if self.conv is not None else None)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -610,25 +617,10 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(InspectorScreen(answer.sources, self.pinned, self.excluded), done)
 
-    def open_tune(self) -> None:
-        import importlib.util
+    def open_tune(self, name: str = "") -> None:
+        from ragterm.tui.screens.tune import TuneScreen
 
-        if importlib.util.find_spec("ragterm.engine.tune.runner") is None:
-            self.notify(
-                "fine-tuning is not available in this build (ragterm.engine.tune.runner missing)",
-                severity="warning",
-            )
-            return
-        try:
-            from ragterm.tui.screens.tune import TuneScreen
-        except ImportError:
-            self.notify(
-                "the fine-tune screen is not built yet: "
-                "use `ragterm persona tune NAME --data FILE`",
-                severity="warning",
-            )
-            return
-        self.app.push_screen(TuneScreen(self.cfg))
+        self.app.push_screen(TuneScreen(self.cfg, name, model=self.model_name))
 
     async def run_command(self, name: str, arg: str) -> None:
         from ragterm.tui.slash import run

@@ -18,6 +18,7 @@ class Status:
     rag: bool = True
     k: int = 0
     activity: str = ""  # "indexing 3/10", "loading model"…
+    training: str = ""  # "tuning pirate 3/24" while a persona trains in the background
 
 
 class StatusBar(Static):
@@ -43,4 +44,6 @@ class StatusBar(Static):
         parts.append(f"RAG {'on' if s.rag else 'off'}" + (f" k={s.k}" if s.rag and s.k else ""))
         if s.activity:
             parts.append(s.activity)
+        if s.training:
+            parts.append(s.training)
         return " · ".join(parts)

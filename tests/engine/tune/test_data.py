@@ -123,6 +123,13 @@ def test_not_utf8_line_is_reported(tmp_path):
     assert str(err.value.bad[0]) == "line 2: not UTF-8 text (byte 0)"
 
 
+def test_binary_file_is_named_as_binary(tmp_path):
+    path = tmp_path / "model.jsonl"
+    path.write_bytes(b"GGUF\x03\x00\x00\x00" + bytes(range(256)) * 4)
+    with pytest.raises(DatasetError, match=r"model.jsonl is a binary file, not JSONL text"):
+        open_dataset(path)
+
+
 def test_json_list_is_accepted(tmp_path):
     path = tmp_path / "d.json"
     path.write_text(json.dumps([SHAREGPT, ALPACA, {"oops": 1}]))

@@ -73,13 +73,13 @@ def test_too_little_memory_is_refused_before_training(monkeypatch, data):
     assert "--batch-size 1" in err.value.hint
 
 
-def test_short_memory_turns_on_gradient_checkpointing(monkeypatch, data):
-    full = estimate(quick(data, device="cpu", checkpointing=False))["memory_bytes"]
-    monkeypatch.setattr(runner, "_free_memory", lambda: int(full * 1.05))
+def test_gradient_checkpointing_is_on_by_default_on_a_cpu(data):
+    """It costs no measurable speed on a CPU (docs/benchmarks.md) and most of the activations."""
+    without = prepare(quick(data, device="cpu", checkpointing=False), dry_run=True)
     plan = prepare(quick(data, device="cpu"), dry_run=True)
     assert plan.spec.checkpointing is True
-    assert any("gradient checkpointing" in w for w in plan.warnings)
-    assert plan.estimate["memory_bytes"] < full
+    assert plan.estimate["memory_bytes"] < without.estimate["memory_bytes"]
+    assert plan.estimate["memory_free"] > 0 and plan.estimate["disk_free"] > 0
 
 
 def test_unsupported_architecture_is_refused_before_training(tmp_path, data):

@@ -91,3 +91,32 @@ def test_first_run_welcome(snap_compare, size: tuple[int, int], monkeypatch, bun
         await pilot.pause()
 
     assert snap_compare(RagtermApp(), terminal_size=size, run_before=welcome)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_model_picker_with_the_catalog(
+    snap_compare, size: tuple[int, int], monkeypatch, tmp_path, bundled_gguf
+) -> None:
+    """Installed models, then catalog models with size, RAM and whether this machine runs them."""
+    from tests.engine.hubserver import serve_catalog_model
+
+    catalog = tmp_path / "catalog.toml"
+    serve_catalog_model(tmp_path / "hub", bundled_gguf, catalog, note="fits anywhere")
+    huge = (
+        catalog.read_text()
+        .replace('"tiny-chat"', '"huge-chat"')
+        .replace("ram_mb = 300", "ram_mb = 9000000")
+    )
+    catalog.write_text(catalog.read_text() + "\n" + huge.replace("fits anywhere", "needs 9 TB"))
+    monkeypatch.setenv("RAGTERM_MODELS__CATALOG", str(catalog))
+    monkeypatch.setenv("RAGTERM_UI__WELCOME", "0")  # its paths change per run
+
+    async def picker(pilot) -> None:
+        from textual.widgets import OptionList
+
+        await settle(pilot)
+        await pilot.app.chat.run_command("model", "")
+        await wait_for(pilot, lambda: bool(pilot.app.screen.query(OptionList)))
+        await pilot.pause()
+
+    assert snap_compare(RagtermApp(), terminal_size=size, run_before=picker)

@@ -79,7 +79,7 @@ class ModelPicker(ModalScreen[str | None]):
         if self.verdicts:
             options.append(None)
             options += [Option(catalog_label(v), id=f"pull:{v.entry.alias}") for v in self.verdicts]
-        with Vertical(classes="dialog wide"):
+        with Vertical(classes="dialog"):
             yield Label("Choose a model", classes="panel-title")
             if self.reason:
                 yield Label(self.reason, classes="error-text", markup=False)
@@ -93,6 +93,7 @@ class ModelPicker(ModalScreen[str | None]):
             )
 
     def on_mount(self) -> None:
+        self.query_one(".dialog").styles.width = 100  # catalog lines are long (max-width 95%)
         self.query_one("#pull-progress").display = False
         self.query_one("#pull-status").display = False
         self.query_one(OptionList).focus()

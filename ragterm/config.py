@@ -151,6 +151,12 @@ SETTINGS: dict[str, Setting] = {
             _between(1.0, 3600.0),
             "a number of seconds from 1 to 3600",
         ),
+        _S(
+            "models.catalog",
+            str,
+            "",
+            "model catalog TOML for `models recommend|pull ALIAS` (empty = the built-in one)",
+        ),
         # retrieval
         _S("rag.enabled", bool, True, "use retrieval when answering"),
         _S(
@@ -278,6 +284,7 @@ SETTINGS: dict[str, Setting] = {
         # interface
         _S("ui.theme", str, "textual-dark", "TUI theme"),
         _S("ui.show_sources", bool, True, "show the sources panel"),
+        _S("ui.welcome", bool, True, "welcome panel in an empty chat (off once dismissed)"),
     ]
 }
 

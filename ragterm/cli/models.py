@@ -129,13 +129,84 @@ def add(path: Path, name: str | None) -> None:
     )
 
 
+def _catalog() -> list:
+    from ragterm.engine import catalog
+
+    return catalog.load(load_config()["models.catalog"] or None)
+
+
+def _aliases(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    try:
+        return [e.alias for e in _catalog() if e.alias.startswith(incomplete)]
+    except Exception:
+        return []
+
+
+@models.command("recommend")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def recommend(as_json: bool) -> None:
+    """Which catalog models fit this machine's memory and cores, best first."""
+    from rich import box
+    from rich.table import Table
+
+    from ragterm.engine import catalog
+    from ragterm.engine.models import Registry
+
+    entries = _catalog()
+    m = catalog.machine()
+    have = catalog.installed_names(Registry(open_db()).entries(discover=False))
+    verdicts = catalog.recommend(entries, m, have)
+    top = catalog.top_pick(verdicts)
+    if as_json:
+        out = {
+            "machine": m.to_dict(),
+            "recommended": top.entry.alias if top else None,
+            "models": [v.to_dict() for v in verdicts],
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    order = {"recommended": 0, "fits": 1, "slow": 2, "tight": 3, "too big": 4}
+    verdicts.sort(key=lambda v: (order[v.status], -v.entry.score, v.entry.size))
+    table = Table(
+        title=f"Models for this machine: {m.total_mb / 1000:.1f} GB RAM "
+        f"({m.available_mb / 1000:.1f} GB free), {m.cores} cores",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("alias", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("RAM", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("why, and what it gives")
+    style = {"recommended": "bold green", "fits": "green", "slow": "yellow", "tight": "yellow"}
+    for v in verdicts:
+        e = v.entry
+        table.add_row(
+            e.alias + (" [dim](installed)[/]" if v.installed else ""),
+            f"{e.size / 1e9:.1f} GB",
+            f"{e.ram_mb / 1000:.1f} GB",
+            f"[{style.get(v.status, 'red')}]{v.status}[/]",
+            f"{v.reason}; {e.note} [dim]({e.license})[/]",
+        )
+    console.print(table)
+    if top is None:
+        console.print("nothing in the catalog fits; the bundled model stays the best choice")
+    elif top.installed:
+        console.print(f"use it with: ragterm models default {top.entry.alias}")
+    else:
+        console.print(f"get it with: [bold]ragterm models pull {top.entry.alias}[/]")
+
+
 @models.command("pull")
-@click.argument("repo")
-@click.argument("filename")
-@click.option("--name", help="Name to use (default: from the file name).")
+@click.argument("repo_or_alias", metavar="ALIAS | REPO", shell_complete=_aliases)
+@click.argument("filename", required=False)
+@click.option("--name", help="Name to use (default: the alias, or from the file name).")
 @click.option("--revision", default="main", show_default=True)
-def pull(repo: str, filename: str, name: str | None, revision: str) -> None:
-    """Download FILENAME from Hugging Face repository REPO (resumes an interrupted download)."""
+def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: str) -> None:
+    """Download a catalog model by ALIAS (see `models recommend`), or FILENAME from hub REPO.
+
+    Checks the SHA-256, resumes an interrupted download; Ctrl-C stops it (run again to resume).
+    """
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -145,15 +216,32 @@ def pull(repo: str, filename: str, name: str | None, revision: str) -> None:
         TransferSpeedColumn,
     )
 
-    from ragterm import paths
+    from ragterm.engine import catalog
     from ragterm.engine.events import DownloadProgress
-    from ragterm.engine.hub import download
-    from ragterm.engine.models import Registry
-    from ragterm.store.db import transaction
+    from ragterm.engine.hub import pull as hub_pull
+    from ragterm.errors import Cancelled, ModelError
 
-    conn = open_db()
-    dest = paths.ensure_dir(paths.models_dir() / repo.replace("/", "--"))
-    final: Path | None = None
+    sha256 = size = None
+    if filename is None:
+        entries = _catalog()
+        entry = catalog.find(entries, repo_or_alias)
+        if entry is None:
+            import difflib
+
+            close = difflib.get_close_matches(repo_or_alias, [e.alias for e in entries], n=1)
+            raise ModelError(
+                f"{repo_or_alias!r} is not in the model catalog",
+                hint=(f"did you mean {close[0]}? " if close else "")
+                + "see `ragterm models recommend`, or give REPO FILENAME",
+            )
+        repo, filename, sha256, size = entry.repo, entry.file, entry.sha256, entry.size
+        name = name or entry.alias
+        console.print(f"{entry.name} ({entry.license}) from {repo}")
+    else:
+        repo = repo_or_alias
+
+    result = None
+    done = 0
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -163,23 +251,30 @@ def pull(repo: str, filename: str, name: str | None, revision: str) -> None:
         console=console,
         transient=False,
     ) as progress:
-        task = progress.add_task(Path(filename).name, total=None)
-        for ev in download(repo, filename, dest, revision=revision):
-            if isinstance(ev, DownloadProgress):
-                if ev.resumed_from and progress.tasks[task].completed == 0:
-                    progress.console.print(f"resuming at {human_size(ev.resumed_from)}")
-                progress.update(task, completed=ev.done, total=ev.total)
-            else:
-                final = ev
-    assert final is not None
-    try:
-        with transaction(conn):
-            entry, gi = Registry(conn).add(final, name, source="pulled", repo=repo)
-    except Exception:
-        final.unlink(missing_ok=True)  # a download that is not a usable GGUF is not kept
-        raise
-    console.print(f"pulled [bold]{entry.name}[/] ({gi.architecture} {gi.quantization}) to {final}")
-    console.print(f"use it with: ragterm models default {entry.name}")
+        task = progress.add_task(Path(filename).name, total=size)
+        try:
+            for ev in hub_pull(
+                open_db(), repo, filename, name=name, sha256=sha256, size=size, revision=revision
+            ):
+                if isinstance(ev, DownloadProgress):
+                    done = ev.done
+                    if ev.resumed_from and progress.tasks[task].completed == 0:
+                        progress.console.print(f"resuming at {human_size(ev.resumed_from)}")
+                    if ev.verifying:
+                        progress.update(task, description="checking sha256")
+                    progress.update(task, completed=ev.done, total=ev.total)
+                else:
+                    result = ev
+        except KeyboardInterrupt:
+            raise Cancelled(
+                f"download stopped at {human_size(done)}; run the same command to resume"
+            ) from None
+    assert result is not None
+    entry_, gi = result
+    console.print(
+        f"pulled [bold]{entry_.name}[/] ({gi.architecture} {gi.quantization}) to {entry_.path}"
+    )
+    console.print(f"use it with: ragterm models default {entry_.name}")
 
 
 @models.command("default")

@@ -200,3 +200,4 @@ class DownloadProgress:
     done: int  # bytes on disk, including a resumed part
     total: int | None  # None when the server does not say
     resumed_from: int = 0
+    verifying: bool = False  # the bytes are all there; checking the SHA-256 now

@@ -296,9 +296,11 @@ class Registry:
         *,
         source: str = "added",
         repo: str | None = None,
+        info: GGUFInfo | None = None,
     ) -> tuple[ModelEntry, GGUFInfo]:
+        """Register a GGUF file (``info``: its header, when the caller has read it already)."""
         path = Path(path).expanduser().absolute()
-        info = read_gguf(path)
+        info = info if info is not None else read_gguf(path)
         if info.gguf_type == "adapter":
             raise ModelError(
                 f"{path} is a LoRA adapter, not a model",

@@ -107,7 +107,8 @@ async def test_slash_commands_and_errors_become_notifications(tmp_path, monkeypa
         await wait_for(pilot, lambda: len(app.screen_stack) > 2)  # the model picker opens
         assert type(app.screen).__name__ == "ModelPicker"
         await pilot.press("enter")  # the bundled model is first
-        await wait_for(pilot, lambda: chat.conv is not None and chat.model_name == "smollm2-135m")
+        status = chat.query_one(StatusBar)
+        await wait_for(pilot, lambda: "loading" not in status.render_status())  # reloaded
         await ask(pilot, "hi")
         box.text = "/export"
         await pilot.press("enter")

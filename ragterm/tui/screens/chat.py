@@ -27,6 +27,7 @@ from ragterm.tui.widgets.prompt_input import PromptInput
 from ragterm.tui.widgets.sessions_sidebar import SessionsSidebar
 from ragterm.tui.widgets.sources_panel import SourcesPanel
 from ragterm.tui.widgets.status_bar import StatusBar
+from ragterm.tui.widgets.welcome import Welcome, show_welcome
 
 
 def hit_from_dict(d: dict[str, Any]) -> Any:
@@ -168,6 +169,8 @@ class ChatScreen(Screen[None]):
         )
         if self.conv.session_id is not None and not self.query(ChatMessage):
             self.show_session(self.conv.session_id)
+        if not self.query(ChatMessage):
+            show_welcome(self)
         self.update_meter()
 
     @on(ModelFailed)
@@ -179,16 +182,26 @@ class ChatScreen(Screen[None]):
         self.pick_model(reason=event.message)
 
     def pick_model(self, reason: str = "") -> None:
+        from ragterm.engine import catalog
         from ragterm.engine.models import Registry
         from ragterm.tui.screens.model_picker import ModelPicker
 
         entries = Registry(self.conn).entries()
+        try:
+            verdicts = catalog.recommend(
+                catalog.load(self.cfg["models.catalog"] or None),
+                catalog.machine(),
+                catalog.installed_names(entries),
+            )
+        except RagtermError as exc:  # a broken custom catalog must not hide the installed models
+            self.notify(exc.message, title="Catalog", severity="warning")
+            verdicts = []
 
         def chosen(name: str | None) -> None:
             if name:
                 self.switch_model(name)
 
-        self.app.push_screen(ModelPicker(entries, reason), chosen)
+        self.app.push_screen(ModelPicker(entries, reason, verdicts), chosen)
 
     def switch_model(self, name: str, persona: str | None = None) -> None:
         if self.generating:
@@ -220,6 +233,7 @@ class ChatScreen(Screen[None]):
             self.notify("an answer is being written (Esc cancels it)", severity="warning")
             return
         view = self.query_one("#conversation", VerticalScroll)
+        self.query(Welcome).remove()
         if not regenerate:
             await view.mount(ChatMessage("user", text))
         self.answer = ChatMessage("assistant", status="writing")

@@ -19,16 +19,15 @@ from tests.faults.conftest import (
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_second_indexer_is_refused_and_readers_keep_working(home, tmp_path):
+@pytest.mark.timeout(600)
+def test_second_indexer_is_refused_readers_keep_working_and_a_kill_frees_the_lock(home, tmp_path):
     small = write_corpus(tmp_path / "small", n=3)
     assert ragterm(home, "index", str(small)).returncode == 0
-    big = write_corpus(tmp_path / "big", n=80, seed=5)
-    env = env_for(home, RAGTERM_EMBED__BATCH_SIZE="2")  # a slow run: time to try things
+    big = write_corpus(tmp_path / "big", n=200, seed=5)
+    env = env_for(home, RAGTERM_EMBED__BATCH_SIZE="1")  # a long run: it is killed, not awaited
     first = start(home, "index", str(big), env=env)
-    assert wait_until(lambda: indexing(home), timeout=120), first.communicate()
-    pid = lock_file(home).read_text().strip()
-    assert pid == str(first.pid)
+    assert wait_until(lambda: indexing(home), timeout=240), first.communicate()
+    assert lock_file(home).read_text().strip() == str(first.pid)
 
     second = ragterm(home, "index", str(small))
     assert second.returncode == 1, second.stderr
@@ -36,27 +35,14 @@ def test_second_indexer_is_refused_and_readers_keep_working(home, tmp_path):
     assert f"(process {first.pid})" in second.stderr and "Traceback" not in second.stderr
 
     # a chat answer (written to the database) and a search while the index is being written
-    asker = start(
-        home, "ask", "--max-tokens", "4", "--temperature", "0", "How do I make coffee?", env=env
-    )
+    asker = start(home, "ask", "--no-rag", "--max-tokens", "4", "Say hi.", env=env)
     found = ragterm(home, "search", "coffee")
-    assert found.returncode == 0 and "small" in found.stdout, found.stderr
-    assert first.poll() is None, "the search ran while the index was being written"
-    out, err = asker.communicate(timeout=180)
+    assert found.returncode == 0 and "coffee" in found.stdout, found.stderr
+    out, err = asker.communicate(timeout=400)
     assert asker.returncode == 0, err
+    assert first.poll() is None, "the index was being written all along"
 
-    out, err = first.communicate(timeout=240)
-    assert first.returncode == 0, err
-    assert lock_file(home).read_text() == ""
-    assert_consistent(home / "data" / "ragterm.db")
-
-
-@pytest.mark.timeout(180)
-def test_a_killed_indexer_leaves_no_stale_lock(home, tmp_path):
-    folder = write_corpus(tmp_path / "notes", n=10)
-    proc = start(home, "index", str(folder), env=env_for(home, RAGTERM_EMBED__BATCH_SIZE="2"))
-    assert wait_until(lambda: indexing(home) or proc.poll() is not None, timeout=120)
-    kill(proc)
-    r = ragterm(home, "index", str(folder))
-    assert r.returncode == 0, r.stderr
+    kill(first)  # the kernel drops its lock: the next run needs no clean-up
+    again = ragterm(home, "index", str(small))
+    assert again.returncode == 0, again.stderr
     assert_consistent(home / "data" / "ragterm.db")

@@ -561,6 +561,9 @@ def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None)
             "TQDM_DISABLE": "1",
         }
     )
+    # glibc keeps freed activation buffers in its heap: mmap the large ones so they go back to the
+    # system (peak RSS of the bundled model's training 2.0 -> 1.2 GB, docs/benchmarks.md)
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", "65536")
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ragterm.engine.tune.worker", str(rdir)],

@@ -511,7 +511,7 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             opt.zero_grad(set_to_none=True)
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
         step += 1
         dt = time.monotonic() - t0
         n_tokens = int(inputs["attention_mask"].sum())

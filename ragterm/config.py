@@ -229,9 +229,10 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.adapter",
             str,
-            "auto",
-            "LoRA adapter that teaches the bundled model to answer from sources: auto (on for "
-            "the bundled model), off, or a GGUF adapter path",
+            "off",
+            "LoRA adapter that teaches the bundled model to answer from sources: auto (the one "
+            "shipped, for the bundled model), off, or a GGUF adapter path (off by default: the "
+            "shipped one cites better but answers worse, see docs/benchmarks.md)",
         ),
         # indexing
         _S(

@@ -1,5 +1,6 @@
-"""The retrieval-tuned adapter shipped for the bundled model: loaded by default, switchable off,
-and it makes the 135M model quote the line that answers and cite it (tests never retrain it)."""
+"""The retrieval-tuned adapter shipped for the bundled model: `rag.adapter = auto` loads it, `off`
+(the default) does not, and with it the 135M model answers in the trained form, quoting the
+sources verbatim (tests never retrain it)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from ragterm.engine.events import Done
 from ragterm.engine.models import bundled_chat_path
 
 NOTES = {
-    "office.md": "# Office\n\nThe office wifi password is tangerine-42.\n"
-    "The printer on the second floor is called Hermes.\n",
+    "backup.md": "# backup\n\nbackup.mirror(src, dest)\n\nCopy every file under src to the disk "
+    "mounted at dest, keeping timestamps.\n\nbackup.prune(dest, days)\n\nDelete snapshots "
+    "older than days from dest.\n",
     "garden.md": "# Garden\n\nPrune roses in late winter, just above an outward-facing bud.\n",
 }
 
 
 def test_the_adapter_ships_in_the_package_and_is_a_small_lora():
-    path = rag_adapter_path(config.load(), bundled_chat_path())
+    auto = config.load().with_overrides(**{"rag.adapter": "auto"})
+    path = rag_adapter_path(auto, bundled_chat_path())
     assert path is not None, "ragterm/adapters/rag-smollm2-135m.gguf is missing from the package"
     reader = gguf.GGUFReader(path)
     kind = reader.fields["general.type"]
@@ -70,12 +73,18 @@ def _answer(conn, adapter: str, question: str) -> tuple[Done, object]:
         conv.backend.close()
 
 
-def test_with_the_adapter_the_bundled_model_quotes_and_cites_the_answer(notes):
-    done, lora = _answer(notes, "auto", "What is the office wifi password?")
-    assert lora is not None and lora.endswith("rag-smollm2-135m.gguf")
-    assert "tangerine-42" in done.content, done.content
-    assert done.citations, done.content
-    assert done.sources[done.citations[0] - 1].rel_path == "office.md"
+def test_with_the_adapter_the_bundled_model_quotes_the_sources_verbatim(notes):
+    """The trained form: `name: "a line of a source" [n]`, or "The files do not say." — the quote
+    is never invented (how often it is the right line: scripts/bench_answers.py)."""
+    import re
 
-    done, lora = _answer(notes, "off", "What is the office wifi password?")
+    q = "Which backup function copies every file under src to the disk mounted at dest?"
+    done, lora = _answer(notes, "auto", q)
+    assert lora is not None and lora.endswith("rag-smollm2-135m.gguf")
+    sent = " ".join(" ".join(h.text.split()) for h in done.sources)
+    quoted = re.findall(r'"([^"]+)"', done.content)
+    assert quoted or "The files do not say." in done.content, done.content
+    assert all(" ".join(x.split()) in sent for x in quoted), done.content
+
+    _, lora = _answer(notes, "off", q)
     assert lora is None

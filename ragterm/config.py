@@ -229,10 +229,9 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.adapter",
             str,
-            "off",
+            "auto",
             "LoRA adapter that teaches the bundled model to answer from sources: auto (the one "
-            "shipped, for the bundled model), off, or a GGUF adapter path (off by default: the "
-            "shipped one cites better but answers worse, see docs/benchmarks.md)",
+            "shipped, for the bundled model), off, or a GGUF adapter path",
         ),
         # indexing
         _S(

@@ -3,7 +3,7 @@
 # pipeline: index the public docs (real indexer) -> build (sources, question) -> answer examples
 # (scripts/build_rag_data.py) -> `ragterm persona tune` (PEFT LoRA on the bundled GGUF, exported to
 # a GGUF LoRA adapter) -> F16 copy into the package. CPU is fine
-# (20 steps: about 10 minutes on 2 idle cores).
+# (60 steps: about 10 minutes on 2 idle cores).
 #   ./scripts/train_rag_adapter.sh [WORK_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ export RAGTERM_HOME="$WORK"
 
 "$PY" scripts/bench_answers.py --home "$WORK" --evidence-only       # indexes the corpus once
 "$PY" scripts/build_rag_data.py --home "$WORK" --out "$WORK/rag-train.jsonl" --examples "$EXAMPLES"
-"$PY" -m ragterm persona tune rag-answers --data "$WORK/rag-train.jsonl" --steps 20 \
-  --max-len 512 --rank 8 --alpha 16 --lr 3e-3 --batch-size 2 --restart
+MALLOC_MMAP_THRESHOLD_=33554432 "$PY" -m ragterm persona tune rag-answers \
+  --data "$WORK/rag-train.jsonl" --steps 60 \
+  --max-len 512 --rank 8 --alpha 16 --lr 2e-3 --batch-size 2 --restart
 "$PY" -m ragterm persona export rag-answers "$WORK/rag-answers.gguf"
 "$PY" scripts/gguf_f16.py "$WORK/rag-answers.gguf" ragterm/adapters/rag-smollm2-135m.gguf

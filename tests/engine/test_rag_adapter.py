@@ -1,5 +1,5 @@
-"""The retrieval-tuned adapter shipped for the bundled model: `rag.adapter = auto` loads it, `off`
-(the default) does not, and with it the 135M model answers in the trained form, quoting the
+"""The retrieval-tuned adapter shipped for the bundled model: `rag.adapter = auto` (the default)
+loads it, `off` does not, and with it the 135M model answers in the trained form, quoting the
 sources verbatim (tests never retrain it)."""
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import click
 from rich.markup import escape
 
 from ragterm.cli.common import console, err_console, human_size, load_config, open_db
+from ragterm.engine.events import duration
 
 
 def _persona_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -25,17 +26,6 @@ def _persona_names(ctx: click.Context, param: click.Parameter, incomplete: str) 
 @click.group()
 def persona() -> None:
     """Train personas (LoRA adapters on the chat model) and choose the one chat uses."""
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def _print_plan(plan: Any) -> None:
@@ -53,7 +43,7 @@ def _print_plan(plan: Any) -> None:
     for w in plan.warnings:
         console.print(f"[yellow]note:[/] {escape(w)}")
     console.print(
-        f"estimate: about {_duration(est['seconds'])} on {est['device']}, "
+        f"estimate: about {duration(est['seconds'])} on {est['device']}, "
         f"{human_size(est['memory_bytes'])} of memory, ~{est['tokens']} tokens of data"
     )
 
@@ -210,7 +200,7 @@ def _watch(job: Any, as_json: bool) -> None:
                         info += f"  val {ev.val_loss:.3f}"
                     if ev.tokens_per_s:
                         info += f"  {ev.tokens_per_s:.0f} tok/s"
-                    info += f"  eta {_duration(ev.eta_s)}"
+                    info += f"  eta {duration(ev.eta_s)}"
                     if not live:
                         console.print(f"step {ev.step}/{ev.total_steps}  {info}")
                         continue

@@ -46,6 +46,18 @@ class Hit:
         return d
 
 
+def duration(seconds: float | None) -> str:
+    """A training estimate or ETA for people: "42s", "3m05s", "1h02m" ("?" when unknown)."""
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
 # --- chat --------------------------------------------------------------------------------------
 
 

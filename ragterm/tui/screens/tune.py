@@ -27,6 +27,7 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Sparkline, Static
 from textual.worker import get_current_worker
 
+from ragterm.engine.events import duration
 from ragterm.errors import RagtermError
 from ragterm.tui.tune_job import TuneController, TuneProgress
 
@@ -57,17 +58,6 @@ class PathSuggester(Suggester):
             if rest:
                 return value + rest
         return None
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def size(n: float | None) -> str:

@@ -220,7 +220,7 @@ SETTINGS: dict[str, Setting] = {
         _S(
             "rag.excerpt_lines",
             int,
-            4,
+            2,
             "lines of each retrieved chunk sent to the model, the most relevant ones "
             "(0 = whole chunks)",
             _between(0, 200),

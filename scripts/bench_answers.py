@@ -125,7 +125,7 @@ def run_answers(conn, cfg, dev: list[dict], model: str, adapter: str) -> dict:  
         t = time.perf_counter()
         done = next(ev for ev in conv.send(q["question"], retrieve=search) if isinstance(ev, Done))
         tally["seconds"] += time.perf_counter() - t
-        row = {"id": q["id"], "answer": done.content, "grounding": done.grounding}
+        row = {"id": q["id"], "text": done.content, "grounding": done.grounding}
         if q["file"]:
             tally["pos"] += 1
             files = [h.rel_path for h in done.sources]

@@ -13,7 +13,8 @@ Recipe, per definition in a page (a signature line followed by its description):
    the evidence scorer's excerpts, the prompt builder's numbered sources (engine.prompt.user_turn);
 3. the answer names the definition, quotes its description verbatim and cites the source number
    that holds it; when the retrieved sources do not hold it (or it was removed on purpose, for a
-   share of the questions) the answer is "The files do not say."
+   share of the questions) the answer is "The files do not say." (capped at 17% of the data: at
+   25% the model said it on 6 of 46 answerable dev questions).
 
     .venv/bin/python scripts/build_rag_data.py --home /work/cache/pydocs-home --out rag.jsonl
 Then train with ragterm's own pipeline: scripts/train_rag_adapter.sh.
@@ -166,6 +167,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--examples", type=int, default=172)  # before shortening drops a few
     ap.add_argument("--negatives", type=float, default=0.2, help="share with the answer removed")
+    ap.add_argument("--negative-cap", type=float, default=0.17,
+                    help="largest share of \"The files do not say.\" examples")  # fmt: skip
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sources", type=int, default=3, help="sources kept per example (0 = all)")
     ap.add_argument("--lines", type=int, default=3, help="quoted lines kept per source")
@@ -230,9 +233,10 @@ def main() -> int:
             if holder is None and in_file:
                 stats["skipped"] += 1  # the page was sent but not the line: ambiguous, skip
                 continue
-            if holder is None and negatives >= positives / 3:
-                stats["skipped"] += 1  # keep "the files do not say" to a quarter of the data
-                continue
+            cap = args.negative_cap
+            if holder is None and negatives >= positives * cap / (1 - cap):
+                stats["skipped"] += 1  # too many "The files do not say." makes the model say it
+                continue  # when the answer is there
             if holder is None:
                 negatives += 1
                 target = NOT_IN_FILES

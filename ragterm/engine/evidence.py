@@ -258,11 +258,14 @@ def rank(
 
 
 def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit]:
-    """Copies of ``hits`` whose text is only their most relevant lines, in document order.
+    """Copies of ``hits`` whose text is only their most relevant lines, best passage first.
 
     Small models answer better from a few relevant lines than from whole chunks, and the prompt
     gets shorter (faster on a CPU). Each chosen line brings the line before it, which is where
     documentation names what a description is about (the signature above its first sentence).
+    Runs of consecutive lines keep their order; the runs are ordered by their best line, because
+    the bundled model mostly answers from the first passage of a source (in document order it
+    often quoted a neighbouring definition: heapreplace for heappushpop, uuid1 for uuid4).
     """
     out: list[Hit] = []
     for hit in hits:
@@ -275,13 +278,18 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
             if len(chosen) >= lines:
                 break
             chosen.update(j for j in (i - 1, i) if j >= 0)
-        kept: list[str] = []
-        prev = None
+        runs: list[list[int]] = []
         for i in sorted(chosen):
-            if prev is not None and i != prev + 1:
+            if runs and i == runs[-1][-1] + 1:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        runs.sort(key=lambda run: -max(mine[i].score for i in run))  # stable: ties keep order
+        kept: list[str] = []
+        for run in runs:
+            if kept:
                 kept.append("…")
-            kept.append(mine[i].text)
-            prev = i
+            kept.extend(mine[i].text for i in run)
         out.append(replace(hit, text="\n".join(kept)))
     return out
 

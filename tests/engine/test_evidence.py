@@ -87,6 +87,23 @@ def test_excerpts_keep_the_relevant_lines_and_the_line_before_them(indexed):
     assert all(len(s.text) <= len(h.text) for s, h in zip(short, hits, strict=True))
 
 
+def test_excerpts_put_the_most_relevant_passage_of_a_source_first():
+    from ragterm.engine.events import Hit
+
+    text = (
+        "heapq.heappush(heap, item)\nPush the value item onto the heap.\n"
+        "heapq.heappop(heap)\nPop and return the smallest item from the heap.\n"
+        "heapq.heapify(x)\nTransform list x into a heap, in-place, in linear time.\n"
+        "heapq.heappushpop(heap, item)\nPush item on the heap, then pop and return the smallest."
+    )
+    hit = Hit(1, text, "/d/heapq.html", "heapq.html", "d", start_line=10)
+    q = "Which heapq function pushes an item on the heap, then pops and returns the smallest?"
+    units = evidence.rank(q, [hit])  # keyword scoring alone
+    sent = evidence.excerpt([hit], units, 3)[0].text.split("\n")
+    assert sent[:2] == text.split("\n")[6:]  # the passage that answers comes first...
+    assert sent[2] == "…" and len(sent) > 3  # ...then the next best, after a gap mark
+
+
 def test_citations_of_sources_never_sent_are_dropped_and_reported():
     c = check_citations("Use -f [1]. Also see [7] and [2, 9].", 2)
     assert c.valid == [1, 2] and c.invalid == [7, 9]

@@ -71,7 +71,7 @@ def as_user_error(exc: BaseException) -> RagtermError | None:
     import errno
 
     from ragterm import paths
-    from ragterm.store.db import is_sqlite_error, storage_error
+    from ragterm.engine.storage import is_sqlite_error, storage_error
 
     if is_sqlite_error(exc):
         return storage_error(exc, paths.db_path())
@@ -93,7 +93,7 @@ def load_config() -> Any:
 
 
 def open_db() -> Any:
-    from ragterm.store.db import connect
+    from ragterm.engine.storage import connect
 
     return connect()
 

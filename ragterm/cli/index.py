@@ -44,16 +44,16 @@ def index(
     updated. .gitignore and .ragtermignore are honoured; secrets, binaries and files over
     index.max_file_mb are skipped (see --status for why).
     """
-    from ragterm.store import index as store
+    from ragterm.engine import collections
 
     conn = open_db()
     if remove:
         for name in remove:
-            c = store.remove_collection(conn, name)
+            c = collections.remove(conn, name)
             console.print(f"removed collection {escape(c.name)} ({escape(c.root)})")
         return
     if list_:
-        _print_list(store.list_collections(conn), as_json)
+        _print_list(collections.list_collections(conn), as_json)
         return
     if status:
         _print_status(conn, as_json)
@@ -61,7 +61,7 @@ def index(
     cfg = load_config()
     targets = list(paths)
     if not targets:
-        targets = [Path(c.root) for c in store.list_collections(conn)]
+        targets = [Path(c.root) for c in collections.list_collections(conn)]
         if not targets and not reembed:
             raise IndexingError(
                 "nothing is indexed yet", hint="name a folder: ragterm index ~/notes"
@@ -262,18 +262,17 @@ def _print_list(collections: list[Any], as_json: bool) -> None:
 
 
 def _print_status(conn: Any, as_json: bool) -> None:
-    from ragterm.store import index as store
+    from ragterm.engine import collections
 
-    rows = store.status(conn)
-    model = store.index_model(conn)
+    st = collections.status(conn)
+    rows, missing = st.files, st.chunks_without_vectors
     configured = load_config()["embed.model"]
-    missing = store.count_missing_vectors(conn)
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "embed_model": model[0] if model else None,
-                    "embed_dim": model[1] if model else None,
+                    "embed_model": st.embed_model,
+                    "embed_dim": st.embed_dim,
                     "configured_model": configured,
                     "chunks_without_vectors": missing,
                     "files": [r.__dict__ for r in rows],
@@ -282,9 +281,9 @@ def _print_status(conn: Any, as_json: bool) -> None:
             )
         )
         return
-    if model:
-        console.print(f"embedding model: {escape(model[0])} ({model[1]} dims)")
-        if model[0] != configured:
+    if st.embed_model:
+        console.print(f"embedding model: {escape(st.embed_model)} ({st.embed_dim} dims)")
+        if st.embed_model != configured:
             console.print(
                 f"[yellow]the configured model is {escape(configured)}[/]: "
                 "run `ragterm index --reembed` to switch"

@@ -71,12 +71,12 @@ def check_llama() -> Check:
 def check_sqlite() -> Check:
     import sqlite3
 
-    from ragterm.store.db import can_load_extensions, connect, sqlite_info
+    from ragterm.store.db import can_load_extensions, check_fts5, connect, sqlite_info
 
     try:
         conn = connect(":memory:")
         info = sqlite_info(conn)
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        check_fts5(conn)
         conn.close()
     except RagtermError as exc:
         return Check("sqlite-vec", "FAIL", exc.message, exc.hint or "")
@@ -140,13 +140,12 @@ def check_embedder() -> Check:
 
 
 def check_database() -> Check:
-    from ragterm.store.db import connect
+    from ragterm.store.db import connect, schema_state
 
     db = paths.db_path()
     try:
         conn = connect(db)
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        version, mode = schema_state(conn)
         conn.close()
     except RagtermError as exc:
         return Check("database", "FAIL", exc.message, exc.hint or "")

@@ -336,9 +336,7 @@ class _Run:
             return None, [self._record(e, "skipped", str(exc))]
         except FileNotFoundError:
             with transaction(self.conn):
-                self.conn.execute(
-                    "DELETE FROM files WHERE collection_id = ? AND path = ?", (cid, e.rel)
-                )
+                store.delete_file(self.conn, cid, e.rel)
             return None, [self._done(e.rel, "deleted", "vanished while indexing")]
         except OSError as exc:
             return None, [self._fail(e, f"unreadable: {exc.strerror or exc}")]

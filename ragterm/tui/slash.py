@@ -26,7 +26,7 @@ async def run(screen: ChatScreen, name: str, arg: str) -> None:
 
 
 async def _run(screen: ChatScreen, name: str, arg: str) -> None:
-    from ragterm.store import chats
+    from ragterm.engine import collections, sessions
 
     if name == "help":
         screen.action_help()
@@ -49,11 +49,8 @@ async def _run(screen: ChatScreen, name: str, arg: str) -> None:
     elif name == "index":
         screen.start_index(arg)
     elif name == "collections":
-        rows = screen.conn.execute(
-            "SELECT c.name, c.root, (SELECT count(*) FROM files f WHERE f.collection_id = c.id) "
-            "FROM collections c ORDER BY c.name"
-        ).fetchall()
-        text = "\n".join(f"{r[0]}: {r[1]} ({r[2]} files)" for r in rows)
+        found = collections.list_collections(screen.conn)
+        text = "\n".join(f"{c.name}: {c.root} ({c.files} files)" for c in found)
         screen.notify(text or "nothing indexed yet (/index PATH)", title="Collections")
     elif name == "rag":
         if arg not in ("on", "off", ""):
@@ -85,7 +82,7 @@ async def _run(screen: ChatScreen, name: str, arg: str) -> None:
             return
         screen.conv.system_prompt = arg
         if screen.conv.session_id is not None:
-            chats.update_session(screen.conn, screen.conv.session_id, system_prompt=arg)
+            sessions.set_system_prompt(screen.conn, screen.conv.session_id, arg)
         screen.notify("system prompt set for this conversation")
         screen.update_meter()
     elif name == "regenerate":
@@ -103,12 +100,7 @@ async def _run(screen: ChatScreen, name: str, arg: str) -> None:
             raise RagtermError("nothing to export yet", hint="ask something first")
         sid = screen.conv.session_id
         path = Path(arg).expanduser() if arg else Path.cwd() / f"ragterm-chat-{sid}.md"
-        try:
-            path.write_text(chats.export_markdown(screen.conn, sid), encoding="utf-8")
-        except OSError as exc:
-            raise RagtermError(
-                f"cannot write {path}: {exc.strerror}", hint="/export FILE"
-            ) from None
+        sessions.export(screen.conn, sid, path)
         screen.notify(f"saved {path}")
     elif name == "theme":
         screen.action_toggle_theme()

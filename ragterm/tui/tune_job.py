@@ -82,8 +82,8 @@ class TuneController:
             self.job.cancel()
 
     def _run(self, spec: Any, cfg: Any) -> None:
+        from ragterm.engine.storage import connect
         from ragterm.engine.tune.runner import start_training
-        from ragterm.store.db import connect
 
         try:
             conn = connect()

@@ -23,6 +23,7 @@ __all__ = [
     "check_base",
     "compare",
     "export",
+    "find",
     "get",
     "list_personas",
     "remove",
@@ -40,6 +41,11 @@ def tune(spec: TrainSpec, *, cfg: Any = None, conn: Any = None) -> TrainingJob:
 
 def list_personas(conn: Connection) -> list[Persona]:
     return store.list_all(conn)
+
+
+def find(conn: Connection, name: str) -> Persona | None:
+    """The persona ``name``, or None if there is none."""
+    return store.get(conn, name)
 
 
 def get(conn: Connection, name: str) -> Persona:

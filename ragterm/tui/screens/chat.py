@@ -96,7 +96,7 @@ class ChatScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.store.db import PerThreadConnection
+        from ragterm.engine.storage import PerThreadConnection
 
         # one object for the screen and its workers, one SQLite connection per thread under it
         self.conn = PerThreadConnection()
@@ -117,8 +117,10 @@ class ChatScreen(Screen[None]):
         self.query_one(StatusBar).set(**values)
 
     def _count_collections(self) -> int:
+        from ragterm.engine import collections
+
         try:
-            return int(self.conn.execute("SELECT count(*) FROM collections").fetchone()[0])
+            return collections.count(self.conn)
         except Exception:
             return 0
 
@@ -381,24 +383,24 @@ class ChatScreen(Screen[None]):
     # -- sessions ------------------------------------------------------------------------------
 
     def refresh_sessions(self) -> None:
-        from ragterm.store import chats
+        from ragterm.engine import sessions
 
         sid = self.conv.session_id if self.conv is not None else None
-        sessions = chats.list_sessions(self.conn, self._session_query)
-        self.query_one(SessionsSidebar).show(sessions, sid)
+        found = sessions.list_sessions(self.conn, self._session_query)
+        self.query_one(SessionsSidebar).show(found, sid)
         history: list[str] = []
         if sid is not None:
-            history = [m.content for m in chats.messages(self.conn, sid) if m.role == "user"]
+            history = sessions.user_history(self.conn, sid)
         if history:
             self.query_one(PromptInput).set_history(history)
 
     def show_session(self, session_id: int) -> None:
-        from ragterm.store import chats
+        from ragterm.engine import sessions
 
         view = self.query_one("#conversation", VerticalScroll)
         view.remove_children()
         widgets = []
-        for m in chats.messages(self.conn, session_id):
+        for m in sessions.messages(self.conn, session_id):
             if m.role == "system":
                 continue
             widgets.append(
@@ -461,20 +463,20 @@ class ChatScreen(Screen[None]):
 
     @on(SessionsSidebar.Rename)
     def _rename(self, event: SessionsSidebar.Rename) -> None:
-        from ragterm.store import chats
+        from ragterm.engine import sessions
 
-        chats.rename_session(self.conn, event.session_id, event.title)
+        sessions.rename(self.conn, event.session_id, event.title)
         self.refresh_sessions()
 
     @on(SessionsSidebar.Delete)
     def _delete(self, event: SessionsSidebar.Delete) -> None:
-        from ragterm.store import chats
+        from ragterm.engine import sessions
 
         current = self.conv is not None and self.conv.session_id == event.session_id
         if current and self.generating:
             self.notify("wait for the answer to finish", severity="warning")
             return
-        chats.delete_session(self.conn, event.session_id)
+        sessions.delete(self.conn, event.session_id)
         self.notify("conversation deleted")
         if current:
             self.new_conversation(None)
@@ -544,7 +546,7 @@ class ChatScreen(Screen[None]):
         except ImportError:
             self.post_message(IndexEvent(RagtermError("indexing is not available yet")))
             return
-        from ragterm.store.db import connect
+        from ragterm.engine.storage import connect
 
         cancel = threading.Event()
         worker = get_current_worker()

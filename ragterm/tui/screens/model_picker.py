@@ -123,7 +123,7 @@ class ModelPicker(ModalScreen[str | None]):
     def pull(self, entry: Any, cancel: threading.Event) -> None:
         from ragterm.engine.events import DownloadProgress
         from ragterm.engine.hub import pull
-        from ragterm.store.db import connect
+        from ragterm.engine.storage import connect
 
         worker = get_current_worker()
         try:

@@ -214,7 +214,7 @@ class TuneScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.store.db import connect
+        from ragterm.engine.storage import connect
 
         self.conn = connect()
         self.query_one("#resume").display = False
@@ -262,9 +262,9 @@ class TuneScreen(Screen[None]):
 
     def check_name(self) -> None:
         """Letters, digits, . _ - only; not an existing persona; resume offered if unfinished."""
+        from ragterm.engine.tune import personas
         from ragterm.engine.tune.personas import unfinished
         from ragterm.engine.tune.spec import TrainSpec
-        from ragterm.store import personas
 
         name = self.value("#name")
         self.name_ok, self.unfinished = False, False
@@ -290,7 +290,7 @@ class TuneScreen(Screen[None]):
                         f"{name} has an unfinished training run: Resume continues it, "
                         "Start begins again"
                     )
-                elif personas.get(self.conn, name) is not None:
+                elif personas.find(self.conn, name) is not None:
                     msg, kind = (
                         f"✗ persona {name!r} exists: pick another name "
                         f"(or remove it first: ragterm persona rm {name})",
@@ -366,9 +366,9 @@ class TuneScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="tune-check", exit_on_error=False)
     def run_check(self, key: tuple[Any, ...], spec: Any, params_ok: bool) -> None:
+        from ragterm.engine.storage import connect
         from ragterm.engine.tune.data import DatasetError, open_dataset
         from ragterm.engine.tune.runner import prepare
-        from ragterm.store.db import connect
 
         time.sleep(0.2)  # typing: wait for a pause before reading the data
         worker = get_current_worker()
@@ -568,8 +568,8 @@ class TuneScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="tune-compare", exit_on_error=False)
     def compare(self, name: str, question: str) -> None:
+        from ragterm.engine.storage import connect
         from ragterm.engine.tune.personas import compare
-        from ragterm.store.db import connect
 
         conn = connect()
         try:

@@ -52,7 +52,7 @@ class BaseShape:
 
 def read_base(gguf_path: Path | str) -> BaseShape:
     """Architecture, head counts and tensor shapes from a GGUF model header (milliseconds)."""
-    from ragterm.engine.tune.gguf_header import read_header
+    from ragterm.engine.gguf_header import read_header
 
     header = read_header(gguf_path)  # raises ModelError for files that are not GGUF models
     meta = header.metadata

@@ -27,6 +27,7 @@ from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
 from ragterm.engine.llm import Backend, Message, SamplingParams
 from ragterm.engine.prompt import Budget, Plan, check_citations, plan
+from ragterm.engine.tune import personas
 from ragterm.errors import RagtermError
 from ragterm.store import chats
 from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
@@ -401,23 +402,11 @@ class Conversation:
         return self.send(last_user.content, replace_from=last_user.id, **kwargs)
 
 
-def load_persona(conn: Connection, name: str, model_path: Any) -> Any:
+def load_persona(conn: Connection, name: str, model_path: Any, model_name: str = "") -> Any:
     """The stored persona ``name``, refused if it was trained on another base model."""
-    from ragterm.engine.models import fingerprint
-    from ragterm.store import personas
-
     p = personas.get(conn, name)
-    if p is None:
-        known = ", ".join(x.name for x in personas.list_all(conn)) or "none yet"
-        raise RagtermError(
-            f"unknown persona {name!r} (known: {known})",
-            hint="train one with `ragterm persona tune NAME --data FILE`",
-        )
-    if model_path is not None and fingerprint(model_path) != p.base_fingerprint:
-        raise RagtermError(
-            f"persona {name!r} was trained for base model {p.base_model!r}, not this model",
-            hint=f"use --model {p.base_model}, or train the persona again on this model",
-        )
+    if model_path is not None:
+        personas.check_base(p, model_path, model_name)
     return p
 
 
@@ -506,7 +495,7 @@ def open_conversation(
     p = None
     path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
     if persona_name and persona_name != "off":
-        p = load_persona(conn, persona_name, path)
+        p = load_persona(conn, persona_name, path, model_name)
     # a persona's adapter replaces the retrieval adapter (llama.cpp applies one here)
     lora = p.adapter_path if p is not None else rag_adapter_path(cfg, path)
     backend = open_backend(cfg, model=model_name, conn=conn, lora_path=lora, reuse=reuse)

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ragterm.engine.events import DownloadProgress
+from ragterm.engine.threads import bridge
 from ragterm.errors import Cancelled, ModelError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -105,18 +105,18 @@ def _hub_error(exc: BaseException, repo: str, filename: str) -> ModelError:
 
 
 class _Bar:
-    """What ``http_get`` takes for a tqdm class: reports bytes to a queue, stops on cancel."""
+    """What ``http_get`` takes for a tqdm class: reports (bytes, total), stops on cancel."""
 
     def __init__(
         self,
-        events: queue.Queue[Any],
+        emit: Callable[[tuple[int, int | None]], None],
         stop: threading.Event,
         *,
         total: int | None = None,
         initial: int = 0,
         **_: Any,
     ) -> None:
-        self.events = events
+        self.emit = emit
         self.stop = stop
         self.n = initial
         self.total = total
@@ -129,7 +129,7 @@ class _Bar:
 
     def update(self, n: int) -> None:
         self.n += n
-        self.events.put(("progress", self.n, self.total))
+        self.emit((self.n, self.total))
         if self.stop.is_set():
             raise Cancelled(f"download stopped at {self.n} bytes; run the same pull to resume")
 
@@ -226,48 +226,34 @@ def download(
         headers.pop("authorization", None)  # a signed CDN link: the token stays on the hub
         headers.pop("Authorization", None)
 
-    events: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
 
-    def run() -> None:
-        try:
-            with part.open("ab") as fh:
-                http_get(
-                    target,
-                    fh,
-                    resume_size=have,
-                    headers=headers,
-                    expected_size=total,
-                    displayed_filename=final.name,
-                    tqdm_class=partial(_Bar, events, stop),  # type: ignore[arg-type]
-                )
-        except BaseException as exc:  # handed to the consumer's thread
-            events.put(("error", exc))
-        else:
-            events.put(("done",))
+    def run(emit: Callable[[tuple[int, int | None]], None]) -> None:
+        with part.open("ab") as fh:
+            http_get(
+                target,
+                fh,
+                resume_size=have,
+                headers=headers,
+                expected_size=total,
+                displayed_filename=final.name,
+                tqdm_class=partial(_Bar, emit, stop),  # type: ignore[arg-type]
+            )
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            stop.set()
 
     yield DownloadProgress(have, total, resumed_from=have)
-    thread = threading.Thread(target=run, name="ragterm-download", daemon=True)
-    thread.start()
+    progress = bridge(run, name="ragterm-download", on_poll=check_cancel, join_s=5)
     try:
-        while True:
-            try:
-                item = events.get(timeout=0.1)
-            except queue.Empty:
-                if cancel is not None and cancel.is_set():
-                    stop.set()
-                continue
-            if cancel is not None and cancel.is_set():
-                stop.set()
-            if item[0] == "progress":
-                yield DownloadProgress(item[1], item[2], resumed_from=have)
-            elif item[0] == "done":
-                break
-            else:
-                raise _download_failed(item[1], part, total, repo, filename, network)
+        for done, size in progress:
+            yield DownloadProgress(done, size, resumed_from=have)
+    except Exception as exc:  # whatever stopped the download thread, as one line
+        raise _download_failed(exc, part, total, repo, filename, network) from None
     finally:
         stop.set()  # Ctrl-C or an abandoned iterator: the thread stops at its next chunk
-        thread.join(timeout=5)
+        progress.close()
 
     if expected:
         got = part.stat().st_size

@@ -24,12 +24,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ragterm import paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
+from ragterm.engine.threads import Stalled, bridge
 from ragterm.engine.tune import deps
 from ragterm.engine.tune.spec import LOSS_CHUNK, Plan, TrainSpec
 from ragterm.errors import TuningError
@@ -505,42 +506,36 @@ class TrainingJob:
 
 def _lines_with_watchdog(job: TrainingJob) -> Iterator[str]:
     """The child's stdout lines; raises TuningError after ``watchdog_s`` without one."""
-    import queue
-    import threading
-
     assert job.proc.stdout is not None
-    lines: queue.Queue[str | None] = queue.Queue()
     stdout = job.proc.stdout
 
-    def read() -> None:
+    def read(emit: Callable[[str], None]) -> None:
         try:
             for line in stdout:
-                lines.put(line)
+                emit(line)
         except (OSError, ValueError):
             pass
-        lines.put(None)
 
-    threading.Thread(target=read, daemon=True, name="ragterm-tune-reader").start()
-    while True:
-        try:
-            line = lines.get(timeout=job.watchdog_s)
-        except queue.Empty:
-            job.kill()
-            job.proc.wait()
-            ckpt = (Path(job.plan.run_dir) / "checkpoint").exists()
-            raise TuningError(
-                f"the training process made no progress for {job.watchdog_s:g} s and was stopped",
-                hint=f"details in {job.log_path}"
-                + (
-                    f"; `ragterm persona tune {job.name} --resume` continues from the last "
-                    "checkpoint"
-                    if ckpt
-                    else ""
-                ),
-            ) from None
-        if line is None:
-            return
-        yield line
+    try:
+        yield from bridge(
+            read,
+            name="ragterm-tune-reader",
+            poll_s=min(1.0, job.watchdog_s),
+            stall_s=job.watchdog_s,
+        )
+    except Stalled:
+        job.kill()
+        job.proc.wait()
+        ckpt = (Path(job.plan.run_dir) / "checkpoint").exists()
+        raise TuningError(
+            f"the training process made no progress for {job.watchdog_s:g} s and was stopped",
+            hint=f"details in {job.log_path}"
+            + (
+                f"; `ragterm persona tune {job.name} --resume` continues from the last checkpoint"
+                if ckpt
+                else ""
+            ),
+        ) from None
 
 
 def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None) -> TrainingJob:

@@ -17,7 +17,10 @@ import ragterm.store
 
 
 def test_engine_never_imports_ui_packages():
-    mods = ["ragterm.engine." + m.name for m in pkgutil.walk_packages(ragterm.engine.__path__)]
+    # the prefix matters: without it walk_packages looks subpackages up as top-level names
+    # (engine/llm/ would import the unrelated `llm` distribution, engine/chunk/ the stdlib chunk)
+    walk = pkgutil.walk_packages(ragterm.engine.__path__, prefix="ragterm.engine.")
+    mods = [m.name for m in walk]
     mods += ["ragterm.store." + m.name for m in pkgutil.iter_modules(ragterm.store.__path__)]
     mods = [m for m in mods if ".tune." not in m]  # tuning modules import torch lazily anyway
     code = (

@@ -35,7 +35,11 @@ class RagtermApp(App[None]):
 
             cfg = config.load()
         self.cfg = cfg
-        self._screen_args = {"model": model, "persona": persona, "session_id": session_id}
+        self._screen_args: dict[str, Any] = {
+            "model": model,
+            "persona": persona,
+            "session_id": session_id,
+        }
         theme = cfg["ui.theme"]
         if theme in self.available_themes:
             self.theme = theme
@@ -82,10 +86,7 @@ class RagtermApp(App[None]):
             chat = self.chat
         except LookupError:
             return
-        if event.worker.group == "generate" and chat.answer is not None:
-            chat.answer.set_status("error")
-            chat.answer = None
-            chat.cancel_event = None
+        if event.worker.group == "generate":
+            chat.generation_failed()
         if event.worker.group == "index":
-            chat.query_one("#index-progress").display = False
-            chat.status(activity="")
+            chat.index_failed()

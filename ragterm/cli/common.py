@@ -73,7 +73,7 @@ def as_user_error(exc: BaseException) -> RagtermError | None:
     from ragterm import paths
     from ragterm.engine.storage import is_sqlite_error, storage_error
 
-    if is_sqlite_error(exc):
+    if isinstance(exc, Exception) and is_sqlite_error(exc):
         return storage_error(exc, paths.db_path())
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
         where = exc.filename or paths.data_dir()

@@ -348,7 +348,7 @@ def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
         heading=_last(hit.heading),
     )
     lines = _current(hit.path)
-    if lines is False:
+    if isinstance(lines, bool):  # False: the file is gone
         ev.status = "deleted"
         return ev
     if not lines:

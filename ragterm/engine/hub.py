@@ -180,13 +180,14 @@ def download(
     ep = endpoint()
     url = hf_hub_url(repo, filename, revision=revision, endpoint=ep)
     network = _transport_errors()
+    failures: tuple[type[BaseException], ...] = (HfHubHTTPError, FileMetadataError, *network)
     try:
         meta = get_hf_file_metadata(url, endpoint=ep)
-    except (HfHubHTTPError, FileMetadataError, *network) as exc:
+    except failures as exc:
         raise _hub_error(exc, repo, filename) from exc
 
-    remote_sha = (meta.etag or "").lower()
-    remote_sha = remote_sha if _SHA256.match(remote_sha) else None
+    etag = (meta.etag or "").lower()
+    remote_sha = etag if _SHA256.match(etag) else None
     if sha256 and remote_sha and sha256 != remote_sha:
         raise ModelError(
             f"the hub now serves a different {filename} than ragterm's catalog pins "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -37,7 +37,7 @@ def bridge(
     on_interrupt: Callable[[], bool] | None = None,
     stall_s: float | None = None,
     join_s: float | None = None,
-) -> Iterator[T]:
+) -> Generator[T, None, None]:
     """Run ``work(emit)`` in a daemon thread named ``name``; yield what it emits, in order.
 
     ``on_poll`` runs every ``poll_s`` seconds without an item (check a cancel flag; an exception
@@ -89,7 +89,9 @@ def bridge(
             thread.join(timeout=join_s)
 
 
-def in_thread(items: Callable[[], Iterable[T]], *, name: str, **options: Any) -> Iterator[T]:
+def in_thread(
+    items: Callable[[], Iterable[T]], *, name: str, **options: Any
+) -> Generator[T, None, None]:
     """``bridge`` for work that is an iterator: its items, produced in a thread named ``name``."""
 
     def work(emit: Callable[[T], None]) -> None:

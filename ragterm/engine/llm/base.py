@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
@@ -52,7 +52,7 @@ class Backend(Protocol):
 
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Answer pieces as they come; stops between pieces once ``cancel`` is set."""
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +174,8 @@ class LocalLlama:
                 for i in range(llama_cpp.llama_vocab_n_tokens(vocab))
                 if llama_cpp.llama_vocab_get_attr(vocab, i) & flags
             }
-            texts = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
-            self._specials = re.compile("|".join(map(re.escape, texts))) if texts else False
+            longest = sorted((t for t in texts if len(t) > 1), key=len, reverse=True)
+            self._specials = re.compile("|".join(map(re.escape, longest))) if longest else False
         if not self._specials:
             return text
         return self._specials.sub(lambda m: m[0][0] + "\u200b" + m[0][1:], text)
@@ -215,7 +215,7 @@ class LocalLlama:
 
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         tokens = self.tokens(messages)
         room = self.n_ctx - len(tokens)
         if room <= 0:
@@ -312,7 +312,7 @@ class LocalLlama:
                 llama_cpp.llama_adapter_lora_free(self._adapter)
                 self._adapter = None
             llm.close()
-            self.llm = None  # type: ignore[assignment]
+            self.llm = None
 
 
 def _check_adapter_file(path: str | Path) -> None:

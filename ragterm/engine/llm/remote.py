@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from ragterm.engine.llm.base import Message, SamplingParams
@@ -99,7 +99,7 @@ class RemoteOpenAI:
 
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         import http.client
 
         body: dict[str, Any] = {

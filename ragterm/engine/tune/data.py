@@ -79,7 +79,7 @@ def _text(value: Any, what: str) -> str:
     if isinstance(value, list) and all(isinstance(p, dict) for p in value):
         parts = [p.get("text") for p in value if p.get("type", "text") == "text"]
         if parts and all(isinstance(p, str) for p in parts):
-            return "".join(parts)  # type: ignore[arg-type]
+            return "".join(p for p in parts if isinstance(p, str))
     raise BadRecord(f"{what} is not text")
 
 

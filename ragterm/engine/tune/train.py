@@ -288,7 +288,7 @@ def _chunked_ce(hidden: Any, weight: Any, bias: Any, target: Any, chunk: int) ->
                 logits.sub_(lse[:, None]).exp_()
                 logits[torch.arange(len(tc), device=h.device), tc] -= 1.0
                 g = logits.to(h.dtype)
-                if want_h:
+                if grad_h is not None:  # want_h
                     grad_h[i : i + chunk] = g @ w
                 if want_w:
                     grad_w += logits.t() @ hc.float()

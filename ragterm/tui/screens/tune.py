@@ -340,7 +340,11 @@ class TuneScreen(Screen[None]):
     def spec(self, **kw: Any) -> Any:
         from ragterm.engine.tune.spec import TrainSpec
 
-        args = {"name": self.value("#name"), "data": self.value("#data"), "base": self.model}
+        args: dict[str, Any] = {
+            "name": self.value("#name"),
+            "data": self.value("#data"),
+            "base": self.model,
+        }
         return TrainSpec(**(args | (self.params() or {}) | self.extra | kw))
 
     def key(self) -> tuple[Any, ...]:

@@ -25,7 +25,8 @@ from typing import Any
 
 from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
-from ragterm.engine.llm import Backend, Message, SamplingParams
+from ragterm.engine.llm import Backend, Message, SamplingParams, open_backend
+from ragterm.engine.models import bundled_chat_path, resolve_path
 from ragterm.engine.prompt import Budget, Plan, check_citations, plan
 from ragterm.engine.tune import personas
 from ragterm.errors import RagtermError
@@ -430,7 +431,6 @@ def rag_adapter_path(cfg: Any, model_path: Path | None) -> str | None:
                 hint="set rag.adapter to auto, off, or the path of a GGUF LoRA adapter",
             )
         return str(given)
-    from ragterm.engine.models import bundled_chat_path
 
     try:
         if Path(model_path).resolve() != bundled_chat_path().resolve():
@@ -483,8 +483,6 @@ def open_conversation(
     Pass the current backend as ``reuse`` when switching: the same model is kept loaded and only
     its LoRA adapter changes. If the returned ``conv.backend`` is not ``reuse``, close ``reuse``.
     """
-    from ragterm.engine.llm import open_backend
-    from ragterm.engine.models import resolve_path
 
     persona_name = persona if persona is not None else (cfg["chat.persona"] or None)
     if session_id is not None:

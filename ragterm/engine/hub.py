@@ -24,9 +24,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ragterm import paths
 from ragterm.engine.events import DownloadProgress
+from ragterm.engine.models import Registry, read_gguf
 from ragterm.engine.threads import bridge
 from ragterm.errors import Cancelled, ModelError
+from ragterm.store.db import transaction
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -327,9 +330,6 @@ def pull(
 
     A file that is not a usable GGUF model is deleted rather than kept half-registered.
     """
-    from ragterm import paths
-    from ragterm.engine.models import Registry, read_gguf
-    from ragterm.store.db import transaction
 
     dest = paths.ensure_dir(paths.models_dir() / repo.replace("/", "--"))
     final: Path | None = None

@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 from ragterm.errors import RagtermError
 from ragterm.tui import commands
 from ragterm.tui.screens.chat import ChatScreen
+from ragterm.tui.widgets.prompt_input import PromptInput
 
 
 class RagtermApp(App[None]):
@@ -62,7 +63,6 @@ class RagtermApp(App[None]):
             )
 
     async def _palette(self, c: commands.Command) -> None:
-        from ragterm.tui.widgets.prompt_input import PromptInput
 
         chat = self.chat
         if c.args and c.name not in ("model", "export"):

@@ -12,6 +12,7 @@ from ragterm.engine.llm.base import CHATML, Backend, Message, SamplingParams
 from ragterm.engine.llm.cpu import physical_cores
 from ragterm.engine.llm.local import LocalLlama
 from ragterm.engine.llm.remote import RemoteOpenAI
+from ragterm.engine.models import resolve_path
 from ragterm.errors import ModelError
 
 __all__ = [
@@ -60,7 +61,6 @@ def open_backend(
             timeout=cfg["remote.timeout"],
             n_ctx=cfg["chat.context_length"],
         )
-    from ragterm.engine.models import resolve_path
 
     name = model or cfg["chat.model"]
     path = resolve_path(name, conn)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ragterm.engine.llm.base import CHATML, Message, SamplingParams
 from ragterm.engine.llm.cpu import physical_cores
+from ragterm.engine.models import read_gguf
 from ragterm.errors import GenerationError, ModelError
 
 
@@ -32,7 +33,6 @@ class LocalLlama:
         lora_scale: float = 1.0,
         flash_attn: bool = False,
     ) -> None:
-        from ragterm.engine.models import read_gguf
 
         info = read_gguf(path)
         try:

@@ -30,10 +30,16 @@ from typing import Any
 
 from ragterm import paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
+from ragterm.engine.llm import physical_cores
+from ragterm.engine.models import fingerprint, resolve_path
 from ragterm.engine.threads import Stalled, bridge
 from ragterm.engine.tune import deps
-from ragterm.engine.tune.spec import LOSS_CHUNK, Plan, TrainSpec
+from ragterm.engine.tune.data import open_dataset
+from ragterm.engine.tune.export import check_supported, read_base
+from ragterm.engine.tune.spec import LOSS_CHUNK, Plan, TrainSpec, check_name
 from ragterm.errors import TuningError
+from ragterm.store import personas
+from ragterm.store.db import connect, transaction
 
 __all__ = ["Plan", "TrainSpec", "TrainingJob", "estimate", "prepare", "start_training"]
 
@@ -54,7 +60,6 @@ WATCHDOG_S = 900.0
 def persona_dir(name: str) -> Path:
     """The persona's folder under ``paths.adapters_dir()``; a name that would lead anywhere
     else (``..``, ``/``, a symlinked folder) is refused."""
-    from ragterm.engine.tune.spec import check_name
 
     root = paths.adapters_dir()
     folder = root / check_name(name)
@@ -88,7 +93,6 @@ def _guess_device(requested: str) -> str:
 
 def _resolve_base(spec: TrainSpec, cfg: Any, conn: Any) -> tuple[str, Path, Path, str]:
     """(kind, base path, target GGUF, chat model name) for ``--base``."""
-    from ragterm.engine.models import resolve_path
 
     name = spec.base or cfg["chat.model"]
     folder = Path(name).expanduser()
@@ -137,7 +141,6 @@ def _cpu_flops(threads: int) -> float:
     """Effective LoRA training FLOP/s on this CPU: per-core speed measured on the dev machine
     (scripts/bench_tune.py) times the cores torch will use. A timing probe proved useless on a
     shared machine, where BLAS threads wait on each other; this is a rough, stable guess."""
-    from ragterm.engine.llm import physical_cores
 
     cores = physical_cores()
     return CPU_FLOPS_PER_CORE * (min(threads, cores) if threads else cores)
@@ -244,9 +247,6 @@ def prepare(
     Raises ``NotAvailable`` when torch/transformers/peft are missing, ``DatasetError`` (with line
     numbers) for bad data, ``TuningError`` for an unsupported model, too little disk or memory.
     """
-    from ragterm.engine.models import fingerprint
-    from ragterm.engine.tune.data import open_dataset
-    from ragterm.engine.tune.export import check_supported, read_base
 
     if cfg is None:
         from ragterm import config
@@ -580,8 +580,6 @@ def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None)
 
 def finalize(plan: Plan, metrics: dict[str, Any]) -> TuneFinished:
     """Move the tested adapter into place and record the persona (replacing an older one)."""
-    from ragterm.store import personas
-    from ragterm.store.db import connect, transaction
 
     name = plan.spec.name
     rdir, pdir = Path(plan.run_dir), persona_dir(name)

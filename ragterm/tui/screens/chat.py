@@ -22,12 +22,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 from textual.worker import get_current_worker
 
+from ragterm.engine import catalog
 from ragterm.engine.events import Done, Hit, IndexFinished, Retrieved, Token, Trimmed
 from ragterm.engine.evidence import Evidence
+from ragterm.engine.models import Registry
+from ragterm.engine.storage import PerThreadConnection, connect
 from ragterm.errors import RagtermError
 from ragterm.tui import commands, slash
 from ragterm.tui.chat_controller import ChatController
 from ragterm.tui.messages import BudgetReady, GenerationEvent, IndexEvent, ModelFailed, ModelLoaded
+from ragterm.tui.screens.inspector import InspectorScreen
+from ragterm.tui.screens.model_picker import ModelPicker
+from ragterm.tui.screens.text_view import TextView
+from ragterm.tui.screens.tune import TuneScreen
 from ragterm.tui.widgets.chat_message import ChatMessage
 from ragterm.tui.widgets.command_hint import CommandHint
 from ragterm.tui.widgets.context_meter import ContextMeter
@@ -144,7 +151,6 @@ class ChatScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.engine.storage import PerThreadConnection
 
         # one object for the screen and its workers, one SQLite connection per thread under it
         self.ctl = ChatController(
@@ -205,9 +211,6 @@ class ChatScreen(Screen[None]):
         self.pick_model(reason=event.message)
 
     def pick_model(self, reason: str = "") -> None:
-        from ragterm.engine import catalog
-        from ragterm.engine.models import Registry
-        from ragterm.tui.screens.model_picker import ModelPicker
 
         entries = Registry(self.conn).entries()
         try:
@@ -347,7 +350,6 @@ class ChatScreen(Screen[None]):
 
     @on(SourcesPanel.Preview)
     def _preview(self, event: SourcesPanel.Preview) -> None:
-        from ragterm.tui.screens.text_view import TextView
 
         h = event.hit
         answer = self._answer()
@@ -496,7 +498,6 @@ class ChatScreen(Screen[None]):
     def index(self, path: Path) -> None:
         # the indexer brings the parsers and the embedding model: loaded on the first /index
         from ragterm.engine.indexer import index_paths
-        from ragterm.engine.storage import connect
 
         cancel = threading.Event()
         worker = get_current_worker()
@@ -553,12 +554,10 @@ class ChatScreen(Screen[None]):
         self.app.theme = "textual-light" if dark else "textual-dark"
 
     def action_help(self) -> None:
-        from ragterm.tui.screens.text_view import TextView
 
         self.app.push_screen(TextView("Help", help_markdown()))
 
     def action_inspect(self) -> None:
-        from ragterm.tui.screens.inspector import InspectorScreen
 
         answer = self._answer()
         if answer is None or not answer.sources:
@@ -575,7 +574,6 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(InspectorScreen(answer.sources, self.pinned, self.excluded), done)
 
     def open_tune(self, name: str = "") -> None:
-        from ragterm.tui.screens.tune import TuneScreen
 
         self.app.push_screen(TuneScreen(self.cfg, name, model=self.model_name))
 

@@ -409,7 +409,9 @@ def read_file(path: Path | None = None) -> dict[str, Any]:
 
 @dataclass
 class Config:
-    """Validated settings. Access with ``cfg["chat.temperature"]``."""
+    """Validated settings. Access with ``cfg["chat.temperature"]``; a key that is not in
+    ``SETTINGS`` raises ``ConfigError`` (naming the closest key), with ``[]`` and ``get`` alike,
+    so a misspelt key fails the first test that reaches it instead of reading a default."""
 
     values: dict[str, Any]
     origins: dict[str, str]
@@ -418,7 +420,8 @@ class Config:
         return self.values[lookup(key).key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
+        """Like ``[]``; ``default`` only for a known key without a value."""
+        return self.values.get(lookup(key).key, default)
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A copy with some dotted keys replaced (``{"chat.temperature": 0}``), validated."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from ragterm.errors import StorageError
+
 APP = "ragterm"
 
 
@@ -61,7 +63,6 @@ def embed_models_dir() -> Path:
 
 def ensure_dir(path: Path) -> Path:
     """Create ``path`` or explain in one line why it cannot be created."""
-    from ragterm.errors import StorageError
 
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -91,7 +92,6 @@ def make_private(path: Path) -> None:
 
 def ensure_private_dir(path: Path) -> Path:
     """``ensure_dir`` for folders that hold chats, indexed text, keys or adapters: 0700."""
-    from ragterm.errors import StorageError
 
     try:
         path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)

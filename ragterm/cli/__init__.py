@@ -1,7 +1,10 @@
 """The ``ragterm`` command: a thin click shell over the engine.
 
 Subcommands live in their own modules and are imported only when run, so ``ragterm --help`` and
-shell completion stay instant (no llama.cpp, onnxruntime or torch import).
+shell completion stay instant (no llama.cpp, onnxruntime or torch import). For the same reason
+the command modules import the engine inside each command's body, not at the top: `ragterm models
+--help` and tab completion must not load numpy, gguf, SQLite extensions or the model registry.
+Those in-function imports are for start-up time only; none of them works around an import cycle.
 """
 
 from __future__ import annotations

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import queue
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import click
 from rich.markup import escape
 
 from ragterm.cli.common import err_console, load_config, open_db
+from ragterm.engine.threads import in_thread
 
 
 @click.command()
@@ -56,60 +58,58 @@ def ask(
     )
     retrieve = None if no_rag else make_retriever(conn, cfg)
     cancel = threading.Event()
-    events: queue.Queue[Any] = queue.Queue()
+    deadline: list[float] = []  # set by Ctrl-C: the model has this long to stop
 
-    def work() -> None:
-        try:
-            for ev in conv.send(
-                text,
-                cancel=cancel,
-                retrieve=retrieve,
-                rag=not no_rag,
-                k=top_k,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                seed=seed,
-            ):
-                events.put(ev)
-        except BaseException as exc:  # hand errors to the main thread
-            events.put(exc)
-        events.put(None)
+    def generate() -> Iterator[Any]:
+        return conv.send(
+            text,
+            cancel=cancel,
+            retrieve=retrieve,
+            rag=not no_rag,
+            k=top_k,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    done: Done | None = None
-    try:
-        while True:
-            try:
-                ev = events.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if ev is None:
-                break
-            if isinstance(ev, BaseException):
-                raise ev
-            if isinstance(ev, Retrieved) and ev.nothing_found and not as_json:
-                err_console.print(
-                    "[yellow]nothing in your indexed folders is about this — answering from the "
-                    "model's general knowledge[/]"
-                )
-            elif isinstance(ev, Token) and not as_json:
-                sys.stdout.write(ev.text)
-                sys.stdout.flush()
-            elif isinstance(ev, Trimmed):
-                err_console.print(f"[dim]note: {ev.message}[/]")
-            elif isinstance(ev, Done):
-                done = ev
-    except KeyboardInterrupt:
+    def interrupted() -> bool:
+        if deadline:
+            return False  # the second Ctrl-C aborts
         cancel.set()
-        worker.join(timeout=10)  # a model stuck mid-prompt must not hold the terminal
-        if worker.is_alive():
+        deadline.append(time.monotonic() + 10)
+        return True
+
+    def check_deadline() -> None:
+        # a model stuck mid-prompt must not hold the terminal
+        if deadline and time.monotonic() > deadline[0]:
             err_console.print("[yellow]cancelled — the model did not stop in time[/]")
-            raise click.exceptions.Exit(130) from None
-        while not events.empty():
-            ev = events.get()
-            if isinstance(ev, Done):
-                done = ev
+            raise click.exceptions.Exit(130)
+
+    done: Done | None = None
+    events = in_thread(
+        generate, name="ragterm-ask", on_interrupt=interrupted, on_poll=check_deadline
+    )
+    while True:
+        try:
+            for ev in events:
+                if isinstance(ev, Done):
+                    done = ev
+                elif cancel.is_set():
+                    continue  # after Ctrl-C only the saved partial answer is shown
+                elif isinstance(ev, Retrieved) and ev.nothing_found and not as_json:
+                    err_console.print(
+                        "[yellow]nothing in your indexed folders is about this — answering "
+                        "from the model's general knowledge[/]"
+                    )
+                elif isinstance(ev, Token) and not as_json:
+                    sys.stdout.write(ev.text)
+                    sys.stdout.flush()
+                elif isinstance(ev, Trimmed):
+                    err_console.print(f"[dim]note: {ev.message}[/]")
+            break
+        except KeyboardInterrupt:  # Ctrl-C while printing, not while waiting
+            if not interrupted():
+                raise
     conv.backend.close()
     if done is None:
         return

@@ -71,9 +71,9 @@ def as_user_error(exc: BaseException) -> RagtermError | None:
     import errno
 
     from ragterm import paths
-    from ragterm.store.db import is_sqlite_error, storage_error
+    from ragterm.engine.storage import is_sqlite_error, storage_error
 
-    if is_sqlite_error(exc):
+    if isinstance(exc, Exception) and is_sqlite_error(exc):
         return storage_error(exc, paths.db_path())
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EACCES):
         where = exc.filename or paths.data_dir()
@@ -93,7 +93,7 @@ def load_config() -> Any:
 
 
 def open_db() -> Any:
-    from ragterm.store.db import connect
+    from ragterm.engine.storage import connect
 
     return connect()
 

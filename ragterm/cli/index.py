@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragterm.cli.common import console, err_console, load_config, open_db
+from ragterm.engine.events import duration
+from ragterm.engine.threads import in_thread
 from ragterm.errors import Cancelled, IndexingError
 
 MAX_REASONS = 20
@@ -44,16 +45,16 @@ def index(
     updated. .gitignore and .ragtermignore are honoured; secrets, binaries and files over
     index.max_file_mb are skipped (see --status for why).
     """
-    from ragterm.store import index as store
+    from ragterm.engine import collections
 
     conn = open_db()
     if remove:
         for name in remove:
-            c = store.remove_collection(conn, name)
+            c = collections.remove(conn, name)
             console.print(f"removed collection {escape(c.name)} ({escape(c.root)})")
         return
     if list_:
-        _print_list(store.list_collections(conn), as_json)
+        _print_list(collections.list_collections(conn), as_json)
         return
     if status:
         _print_status(conn, as_json)
@@ -61,7 +62,7 @@ def index(
     cfg = load_config()
     targets = list(paths)
     if not targets:
-        targets = [Path(c.root) for c in store.list_collections(conn)]
+        targets = [Path(c.root) for c in collections.list_collections(conn)]
         if not targets and not reembed:
             raise IndexingError(
                 "nothing is indexed yet", hint="name a folder: ragterm index ~/notes"
@@ -93,36 +94,17 @@ class _Result:
 def _in_thread(produce: Callable[[threading.Event], Iterator[Any]]) -> Iterator[Any]:
     """Run the indexer in a worker so Ctrl-C asks it to stop between files (nothing half-done)."""
     cancel = threading.Event()
-    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1000)
 
-    def work() -> None:
-        try:
-            for ev in produce(cancel):
-                q.put(("event", ev))
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            q.put(("error", exc))
-        finally:
-            q.put(("end", None))
+    def interrupted() -> bool:
+        if cancel.is_set():
+            return False  # the second Ctrl-C aborts
+        cancel.set()
+        err_console.print("stopping after the current batch… (Ctrl-C again to abort)")
+        return True
 
-    worker = threading.Thread(target=work, name="ragterm-index", daemon=True)
-    worker.start()
-    interrupted = False
-    while True:
-        try:
-            kind, value = q.get()
-        except KeyboardInterrupt:
-            if interrupted:
-                raise
-            interrupted = True
-            cancel.set()
-            err_console.print("stopping after the current batch… (Ctrl-C again to abort)")
-            continue
-        if kind == "end":
-            break
-        if kind == "error":
-            raise value
-        yield value
-    worker.join()
+    return in_thread(
+        lambda: produce(cancel), name="ragterm-index", maxsize=1000, on_interrupt=interrupted
+    )
 
 
 def _run(
@@ -177,7 +159,7 @@ def _run(
                 if as_json:
                     click.echo(json.dumps({"event": "file", **ev.__dict__}))
             elif isinstance(ev, EmbedProgress) and task is not None:
-                eta = f"ETA {_duration(ev.eta_s)}" if ev.eta_s is not None else ""
+                eta = f"ETA {duration(ev.eta_s)}" if ev.eta_s is not None else ""
                 progress.update(task, chunks=f"{ev.chunks_done}/~{ev.chunks_total}",
                                 rate=f"{ev.chunks_per_s:.1f} chunks/s", eta=eta)  # fmt: skip
                 if task is not None and not ev.files_total:
@@ -193,17 +175,6 @@ def _run(
     return results
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 def _print_report(results: list[_Result]) -> None:
     table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
     cols = ("new", "updated", "unchanged", "deleted", "skipped", "failed", "embedded")
@@ -213,7 +184,7 @@ def _print_report(results: list[_Result]) -> None:
     table.add_column("time", justify="right", no_wrap=True)
     for r in results:
         name = "(re-embed)" if r.name == "*" else r.name
-        table.add_row(escape(name), *(str(r.counts.get(c, 0)) for c in cols), _duration(r.seconds))
+        table.add_row(escape(name), *(str(r.counts.get(c, 0)) for c in cols), duration(r.seconds))
     console.print(table)
     reasons = [(r.name, st, p, why) for r in results for st, p, why in r.problems]
     for name, st, p, why in reasons[:MAX_REASONS]:
@@ -239,7 +210,7 @@ def _print_report(results: list[_Result]) -> None:
 def _ago(ts: float | None) -> str:
     if not ts:
         return "never"
-    return _duration(max(0.0, time.time() - ts)) + " ago"
+    return duration(max(0.0, time.time() - ts)) + " ago"
 
 
 def _print_list(collections: list[Any], as_json: bool) -> None:
@@ -262,18 +233,17 @@ def _print_list(collections: list[Any], as_json: bool) -> None:
 
 
 def _print_status(conn: Any, as_json: bool) -> None:
-    from ragterm.store import index as store
+    from ragterm.engine import collections
 
-    rows = store.status(conn)
-    model = store.index_model(conn)
+    st = collections.status(conn)
+    rows, missing = st.files, st.chunks_without_vectors
     configured = load_config()["embed.model"]
-    missing = store.count_missing_vectors(conn)
     if as_json:
         click.echo(
             json.dumps(
                 {
-                    "embed_model": model[0] if model else None,
-                    "embed_dim": model[1] if model else None,
+                    "embed_model": st.embed_model,
+                    "embed_dim": st.embed_dim,
                     "configured_model": configured,
                     "chunks_without_vectors": missing,
                     "files": [r.__dict__ for r in rows],
@@ -282,9 +252,9 @@ def _print_status(conn: Any, as_json: bool) -> None:
             )
         )
         return
-    if model:
-        console.print(f"embedding model: {escape(model[0])} ({model[1]} dims)")
-        if model[0] != configured:
+    if st.embed_model:
+        console.print(f"embedding model: {escape(st.embed_model)} ({st.embed_dim} dims)")
+        if st.embed_model != configured:
             console.print(
                 f"[yellow]the configured model is {escape(configured)}[/]: "
                 "run `ragterm index --reembed` to switch"

@@ -118,7 +118,7 @@ def info(name: str) -> None:
 def add(path: Path, name: str | None) -> None:
     """Register a local GGUF file."""
     from ragterm.engine.models import Registry
-    from ragterm.store.db import transaction
+    from ragterm.engine.storage import transaction
 
     conn = open_db()
     with transaction(conn):
@@ -297,7 +297,7 @@ def rm(name: str, delete_file: bool) -> None:
     """Forget a model you added or pulled (the bundled and discovered ones stay)."""
     from ragterm import config, paths
     from ragterm.engine.models import BUNDLED_NAME, Registry
-    from ragterm.store.db import transaction
+    from ragterm.engine.storage import transaction
 
     conn = open_db()
     with transaction(conn):

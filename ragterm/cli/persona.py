@@ -16,9 +16,10 @@ from ragterm.engine.events import duration
 
 def _persona_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
-        from ragterm.store import personas
+        from ragterm.engine.tune.personas import list_personas
 
-        return [p.name for p in personas.list_all(open_db()) if p.name.startswith(incomplete)]
+        names = [p.name for p in list_personas(open_db())]
+        return [n for n in names if n.startswith(incomplete)]
     except Exception:
         return []
 

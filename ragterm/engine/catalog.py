@@ -15,6 +15,7 @@ from dataclasses import MISSING, asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ragterm.engine.llm import physical_cores
 from ragterm.errors import ModelError
 
 if sys.version_info >= (3, 11):
@@ -123,7 +124,6 @@ class Machine:
 
 def machine() -> Machine:
     """Memory from /proc/meminfo (or sysconf) and the physical cores llama.cpp would use."""
-    from ragterm.engine.llm import physical_cores
 
     total = avail = 0
     try:

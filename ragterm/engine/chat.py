@@ -25,8 +25,10 @@ from typing import Any
 
 from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
-from ragterm.engine.llm import Backend, Message, SamplingParams
+from ragterm.engine.llm import Backend, Message, SamplingParams, open_backend
+from ragterm.engine.models import bundled_chat_path, resolve_path
 from ragterm.engine.prompt import Budget, Plan, check_citations, plan
+from ragterm.engine.tune import personas
 from ragterm.errors import RagtermError
 from ragterm.store import chats
 from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
@@ -401,23 +403,11 @@ class Conversation:
         return self.send(last_user.content, replace_from=last_user.id, **kwargs)
 
 
-def load_persona(conn: Connection, name: str, model_path: Any) -> Any:
+def load_persona(conn: Connection, name: str, model_path: Any, model_name: str = "") -> Any:
     """The stored persona ``name``, refused if it was trained on another base model."""
-    from ragterm.engine.models import fingerprint
-    from ragterm.store import personas
-
     p = personas.get(conn, name)
-    if p is None:
-        known = ", ".join(x.name for x in personas.list_all(conn)) or "none yet"
-        raise RagtermError(
-            f"unknown persona {name!r} (known: {known})",
-            hint="train one with `ragterm persona tune NAME --data FILE`",
-        )
-    if model_path is not None and fingerprint(model_path) != p.base_fingerprint:
-        raise RagtermError(
-            f"persona {name!r} was trained for base model {p.base_model!r}, not this model",
-            hint=f"use --model {p.base_model}, or train the persona again on this model",
-        )
+    if model_path is not None:
+        personas.check_base(p, model_path, model_name)
     return p
 
 
@@ -441,7 +431,6 @@ def rag_adapter_path(cfg: Any, model_path: Path | None) -> str | None:
                 hint="set rag.adapter to auto, off, or the path of a GGUF LoRA adapter",
             )
         return str(given)
-    from ragterm.engine.models import bundled_chat_path
 
     try:
         if Path(model_path).resolve() != bundled_chat_path().resolve():
@@ -494,8 +483,6 @@ def open_conversation(
     Pass the current backend as ``reuse`` when switching: the same model is kept loaded and only
     its LoRA adapter changes. If the returned ``conv.backend`` is not ``reuse``, close ``reuse``.
     """
-    from ragterm.engine.llm import open_backend
-    from ragterm.engine.models import resolve_path
 
     persona_name = persona if persona is not None else (cfg["chat.persona"] or None)
     if session_id is not None:
@@ -506,7 +493,7 @@ def open_conversation(
     p = None
     path = resolve_path(model_name, conn) if cfg["chat.backend"] == "local" else None
     if persona_name and persona_name != "off":
-        p = load_persona(conn, persona_name, path)
+        p = load_persona(conn, persona_name, path, model_name)
     # a persona's adapter replaces the retrieval adapter (llama.cpp applies one here)
     lora = p.adapter_path if p is not None else rag_adapter_path(cfg, path)
     backend = open_backend(cfg, model=model_name, conn=conn, lora_path=lora, reuse=reuse)

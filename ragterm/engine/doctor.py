@@ -8,8 +8,11 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ragterm import paths
+from ragterm import config, paths
+from ragterm.engine.embed import load_embedder
+from ragterm.engine.models import read_gguf, resolve_path
 from ragterm.errors import RagtermError
+from ragterm.store.db import can_load_extensions, check_fts5, connect, schema_state, sqlite_info
 
 
 @dataclass
@@ -32,7 +35,6 @@ def check_python() -> Check:
 
 
 def check_config() -> Check:
-    from ragterm import config
 
     try:
         config.load()
@@ -71,12 +73,10 @@ def check_llama() -> Check:
 def check_sqlite() -> Check:
     import sqlite3
 
-    from ragterm.store.db import can_load_extensions, connect, sqlite_info
-
     try:
         conn = connect(":memory:")
         info = sqlite_info(conn)
-        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        check_fts5(conn)
         conn.close()
     except RagtermError as exc:
         return Check("sqlite-vec", "FAIL", exc.message, exc.hint or "")
@@ -97,8 +97,6 @@ def check_sqlite() -> Check:
 
 
 def check_chat_model() -> Check:
-    from ragterm import config
-    from ragterm.engine.models import read_gguf, resolve_path
 
     try:
         name = config.load()["chat.model"]
@@ -127,8 +125,6 @@ def check_chat_model() -> Check:
 
 
 def check_embedder() -> Check:
-    from ragterm import config
-    from ragterm.engine.embed import load_embedder
 
     try:
         name = config.load()["embed.model"]
@@ -140,13 +136,11 @@ def check_embedder() -> Check:
 
 
 def check_database() -> Check:
-    from ragterm.store.db import connect
 
     db = paths.db_path()
     try:
         conn = connect(db)
-        (version,) = conn.execute("PRAGMA user_version").fetchone()
-        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        version, mode = schema_state(conn)
         conn.close()
     except RagtermError as exc:
         return Check("database", "FAIL", exc.message, exc.hint or "")

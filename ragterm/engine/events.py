@@ -47,7 +47,7 @@ class Hit:
 
 
 def duration(seconds: float | None) -> str:
-    """A training estimate or ETA for people: "42s", "3m05s", "1h02m" ("?" when unknown)."""
+    """A time span for people (ETAs, run times, ages): "42s", "3m05s", "1h02m" ("?" unknown)."""
     if seconds is None:
         return "?"
     s = int(round(seconds))

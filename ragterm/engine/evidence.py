@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ragterm.engine.events import Hit
+from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
 
 KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
 MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
@@ -185,7 +186,6 @@ class _FileLine:
 @lru_cache(maxsize=32)
 def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | None:
     """The file's current text as quotable units (cached while its mtime and size hold)."""
-    from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
 
     try:
         data = Path(path).read_bytes()
@@ -356,7 +356,7 @@ def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
         heading=_last(hit.heading),
     )
     lines = _current(hit.path)
-    if lines is False:
+    if isinstance(lines, bool):  # False: the file is gone
         ev.status = "deleted"
         return ev
     if not lines:

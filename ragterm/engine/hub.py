@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import re
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ragterm import paths
 from ragterm.engine.events import DownloadProgress
+from ragterm.engine.models import Registry, read_gguf
+from ragterm.engine.threads import bridge
 from ragterm.errors import Cancelled, ModelError
+from ragterm.store.db import transaction
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -105,18 +108,18 @@ def _hub_error(exc: BaseException, repo: str, filename: str) -> ModelError:
 
 
 class _Bar:
-    """What ``http_get`` takes for a tqdm class: reports bytes to a queue, stops on cancel."""
+    """What ``http_get`` takes for a tqdm class: reports (bytes, total), stops on cancel."""
 
     def __init__(
         self,
-        events: queue.Queue[Any],
+        emit: Callable[[tuple[int, int | None]], None],
         stop: threading.Event,
         *,
         total: int | None = None,
         initial: int = 0,
         **_: Any,
     ) -> None:
-        self.events = events
+        self.emit = emit
         self.stop = stop
         self.n = initial
         self.total = total
@@ -129,7 +132,7 @@ class _Bar:
 
     def update(self, n: int) -> None:
         self.n += n
-        self.events.put(("progress", self.n, self.total))
+        self.emit((self.n, self.total))
         if self.stop.is_set():
             raise Cancelled(f"download stopped at {self.n} bytes; run the same pull to resume")
 
@@ -180,13 +183,14 @@ def download(
     ep = endpoint()
     url = hf_hub_url(repo, filename, revision=revision, endpoint=ep)
     network = _transport_errors()
+    failures: tuple[type[BaseException], ...] = (HfHubHTTPError, FileMetadataError, *network)
     try:
         meta = get_hf_file_metadata(url, endpoint=ep)
-    except (HfHubHTTPError, FileMetadataError, *network) as exc:
+    except failures as exc:
         raise _hub_error(exc, repo, filename) from exc
 
-    remote_sha = (meta.etag or "").lower()
-    remote_sha = remote_sha if _SHA256.match(remote_sha) else None
+    etag = (meta.etag or "").lower()
+    remote_sha = etag if _SHA256.match(etag) else None
     if sha256 and remote_sha and sha256 != remote_sha:
         raise ModelError(
             f"the hub now serves a different {filename} than ragterm's catalog pins "
@@ -226,48 +230,34 @@ def download(
         headers.pop("authorization", None)  # a signed CDN link: the token stays on the hub
         headers.pop("Authorization", None)
 
-    events: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
 
-    def run() -> None:
-        try:
-            with part.open("ab") as fh:
-                http_get(
-                    target,
-                    fh,
-                    resume_size=have,
-                    headers=headers,
-                    expected_size=total,
-                    displayed_filename=final.name,
-                    tqdm_class=partial(_Bar, events, stop),  # type: ignore[arg-type]
-                )
-        except BaseException as exc:  # handed to the consumer's thread
-            events.put(("error", exc))
-        else:
-            events.put(("done",))
+    def run(emit: Callable[[tuple[int, int | None]], None]) -> None:
+        with part.open("ab") as fh:
+            http_get(
+                target,
+                fh,
+                resume_size=have,
+                headers=headers,
+                expected_size=total,
+                displayed_filename=final.name,
+                tqdm_class=partial(_Bar, emit, stop),  # type: ignore[arg-type]
+            )
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            stop.set()
 
     yield DownloadProgress(have, total, resumed_from=have)
-    thread = threading.Thread(target=run, name="ragterm-download", daemon=True)
-    thread.start()
+    progress = bridge(run, name="ragterm-download", on_poll=check_cancel, join_s=5)
     try:
-        while True:
-            try:
-                item = events.get(timeout=0.1)
-            except queue.Empty:
-                if cancel is not None and cancel.is_set():
-                    stop.set()
-                continue
-            if cancel is not None and cancel.is_set():
-                stop.set()
-            if item[0] == "progress":
-                yield DownloadProgress(item[1], item[2], resumed_from=have)
-            elif item[0] == "done":
-                break
-            else:
-                raise _download_failed(item[1], part, total, repo, filename, network)
+        for done, size in progress:
+            yield DownloadProgress(done, size, resumed_from=have)
+    except Exception as exc:  # whatever stopped the download thread, as one line
+        raise _download_failed(exc, part, total, repo, filename, network) from None
     finally:
         stop.set()  # Ctrl-C or an abandoned iterator: the thread stops at its next chunk
-        thread.join(timeout=5)
+        progress.close()
 
     if expected:
         got = part.stat().st_size
@@ -340,9 +330,6 @@ def pull(
 
     A file that is not a usable GGUF model is deleted rather than kept half-registered.
     """
-    from ragterm import paths
-    from ragterm.engine.models import Registry, read_gguf
-    from ragterm.store.db import transaction
 
     dest = paths.ensure_dir(paths.models_dir() / repo.replace("/", "--"))
     final: Path | None = None

@@ -30,7 +30,8 @@ from ragterm.engine.parse import ParseFailed, SkipFile, kind_of, parse_bytes
 from ragterm.engine.walk import Entry, WalkOptions, walk
 from ragterm.errors import IndexingError
 from ragterm.store import index as store
-from ragterm.store.db import Connection, get_meta, set_meta, transaction
+from ragterm.store.db import Connection, get_meta, set_meta, storage_errors, transaction
+from ragterm.store.lock import db_file, writer_lock
 
 Event = IndexStarted | FileDone | EmbedProgress | IndexFinished
 CHUNKER_VERSION = 1
@@ -55,8 +56,6 @@ def index_paths(
     or when another indexer is writing this database (one writer at a time, see store.lock);
     sqlite failures (disk full, read-only, damaged file) become a StorageError naming the file.
     """
-    from ragterm.store.db import storage_errors
-    from ragterm.store.lock import db_file, writer_lock
 
     with storage_errors(db_file(conn) or "(memory)"), writer_lock(conn, "index"):
         yield from _index_paths(
@@ -336,9 +335,7 @@ class _Run:
             return None, [self._record(e, "skipped", str(exc))]
         except FileNotFoundError:
             with transaction(self.conn):
-                self.conn.execute(
-                    "DELETE FROM files WHERE collection_id = ? AND path = ?", (cid, e.rel)
-                )
+                store.delete_file(self.conn, cid, e.rel)
             return None, [self._done(e.rel, "deleted", "vanished while indexing")]
         except OSError as exc:
             return None, [self._fail(e, f"unreadable: {exc.strerror or exc}")]

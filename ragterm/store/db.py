@@ -18,8 +18,9 @@ from typing import Any
 
 from ragterm import paths
 from ragterm.errors import StorageError
-
-Connection = Any  # sqlite3.Connection or sqlean.Connection: same API, different classes
+from ragterm.store.migrations import migrate as run_migrations
+from ragterm.store.tx import Connection as Connection  # re-exported: callers import it from here
+from ragterm.store.tx import transaction as transaction
 
 
 def can_load_extensions(module: ModuleType) -> bool:
@@ -153,8 +154,6 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Connecti
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
         if migrate:
-            from ragterm.store.migrations import migrate as run_migrations
-
             run_migrations(conn)
     except mod.Error as exc:
         raise storage_error(exc, path) from exc
@@ -196,25 +195,6 @@ class PerThreadConnection:
             self._local.conn = None
 
 
-@contextmanager
-def transaction(conn: Connection, *, immediate: bool = True) -> Iterator[Connection]:
-    """All-or-nothing writes: a crash or an exception inside leaves the database as before."""
-    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    try:
-        yield conn
-    except BaseException:
-        # SQLite has already rolled back after some errors (disk full, I/O): then the original
-        # error must reach the user, not "cannot rollback - no transaction is active"
-        if conn.in_transaction:
-            try:
-                conn.execute("ROLLBACK")
-            except Exception:  # noqa: BLE001 - the first error is the one to report
-                pass
-        raise
-    else:
-        conn.execute("COMMIT")
-
-
 def sqlite_info(conn: Connection) -> dict[str, str]:
     """Which SQLite and sqlite-vec this connection uses (for `ragterm doctor`)."""
     module = type(conn).__module__.split(".")[0]
@@ -234,3 +214,16 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
+
+
+def check_fts5(conn: Connection) -> None:
+    """Raise unless this SQLite has FTS5 (keyword search needs it)."""
+    conn.execute("CREATE VIRTUAL TABLE temp.ragterm_fts5_check USING fts5(x)")
+    conn.execute("DROP TABLE temp.ragterm_fts5_check")
+
+
+def schema_state(conn: Connection) -> tuple[int, str]:
+    """(schema version, journal mode) of an open database."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    return int(version), str(mode)

@@ -274,6 +274,10 @@ def list_collections(conn: Connection) -> list[Collection]:
     return [Collection(*r) for r in rows]
 
 
+def count_collections(conn: Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM collections").fetchone()[0])
+
+
 def get_collection(conn: Connection, name_or_path: str) -> Collection | None:
     """By name, or by its folder (any spelling of the path)."""
     row = conn.execute(
@@ -457,6 +461,11 @@ def delete_files(conn: Connection, ids: Iterable[int]) -> int:
             part = items[k : k + 500]
             conn.execute(f"DELETE FROM files WHERE id IN ({','.join('?' * len(part))})", part)
     return len(items)
+
+
+def delete_file(conn: Connection, collection_id: int, path: str) -> None:
+    """Forget one file of a collection (it vanished while being indexed)."""
+    conn.execute("DELETE FROM files WHERE collection_id = ? AND path = ?", (collection_id, path))
 
 
 def has_chunks(conn: Connection) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ragterm.errors import StorageError
-from ragterm.store.db import Connection, transaction
+from ragterm.store.tx import Connection, transaction
 
 
 def run_script(conn: Connection, script: str) -> None:

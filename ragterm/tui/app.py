@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 from ragterm.errors import RagtermError
 from ragterm.tui import commands
 from ragterm.tui.screens.chat import ChatScreen
+from ragterm.tui.widgets.prompt_input import PromptInput
 
 
 class RagtermApp(App[None]):
@@ -35,7 +36,11 @@ class RagtermApp(App[None]):
 
             cfg = config.load()
         self.cfg = cfg
-        self._screen_args = {"model": model, "persona": persona, "session_id": session_id}
+        self._screen_args: dict[str, Any] = {
+            "model": model,
+            "persona": persona,
+            "session_id": session_id,
+        }
         theme = cfg["ui.theme"]
         if theme in self.available_themes:
             self.theme = theme
@@ -58,7 +63,6 @@ class RagtermApp(App[None]):
             )
 
     async def _palette(self, c: commands.Command) -> None:
-        from ragterm.tui.widgets.prompt_input import PromptInput
 
         chat = self.chat
         if c.args and c.name not in ("model", "export"):
@@ -82,10 +86,7 @@ class RagtermApp(App[None]):
             chat = self.chat
         except LookupError:
             return
-        if event.worker.group == "generate" and chat.answer is not None:
-            chat.answer.set_status("error")
-            chat.answer = None
-            chat.cancel_event = None
+        if event.worker.group == "generate":
+            chat.generation_failed()
         if event.worker.group == "index":
-            chat.query_one("#index-progress").display = False
-            chat.status(activity="")
+            chat.index_failed()

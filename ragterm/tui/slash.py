@@ -1,148 +1,118 @@
-"""What each slash command does on the chat screen."""
+"""What each slash command does on the chat screen: one handler a command, found in ``HANDLERS``.
+
+A handler gets the screen and the argument text; the screen's controller does the work and a
+``RagtermError`` becomes a notification. ``commands.COMMANDS`` (names, arguments, help) and
+``HANDLERS`` list the same names; a test checks that they agree.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ragterm.errors import RagtermError
 from ragterm.tui import commands
+from ragterm.tui.widgets.chat_message import ChatMessage
+from ragterm.tui.widgets.prompt_input import PromptInput
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the screen imports this module; the type is only for annotations
     from ragterm.tui.screens.chat import ChatScreen
+
+Handler = Callable[["ChatScreen", str], Awaitable[None]]
 
 
 async def run(screen: ChatScreen, name: str, arg: str) -> None:
     """Run ``/name arg``; problems become notifications."""
-    if name not in commands.BY_NAME:
+    handler = HANDLERS.get(name)
+    if handler is None:
         found = commands.matches("/" + name)
         hint = f" (did you mean /{found[0].name}?)" if found else " (/help lists them)"
         screen.notify(f"unknown command /{name}{hint}", severity="warning")
         return
     try:
-        await _run(screen, name, arg)
+        await handler(screen, arg)
     except RagtermError as exc:
         screen.notify(f"{exc.message}\n{exc.hint or ''}".strip(), severity="error")
 
 
-async def _run(screen: ChatScreen, name: str, arg: str) -> None:
-    from ragterm.store import chats
-
-    if name == "help":
-        screen.action_help()
-    elif name in ("new", "clear"):
-        screen.new_conversation(None)
-    elif name == "sessions":
-        screen.action_toggle_sessions()
-    elif name == "model":
-        if arg:
-            screen.switch_model(arg)
-        else:
-            screen.pick_model()
-    elif name == "persona":
-        if not arg:
-            screen.notify(f"persona: {screen.persona_name or 'none'} (/persona NAME|off)")
-        else:
-            screen.switch_model(screen.model_name, persona=arg)
-    elif name == "tune":
-        screen.open_tune(arg)
-    elif name == "index":
-        screen.start_index(arg)
-    elif name == "collections":
-        rows = screen.conn.execute(
-            "SELECT c.name, c.root, (SELECT count(*) FROM files f WHERE f.collection_id = c.id) "
-            "FROM collections c ORDER BY c.name"
-        ).fetchall()
-        text = "\n".join(f"{r[0]}: {r[1]} ({r[2]} files)" for r in rows)
-        screen.notify(text or "nothing indexed yet (/index PATH)", title="Collections")
-    elif name == "rag":
-        if arg not in ("on", "off", ""):
-            raise RagtermError(f"/rag takes on or off, not {arg!r}", hint="/rag on")
-        screen.rag = (not screen.rag) if not arg else arg == "on"
-        screen.status(rag=screen.rag)
-        screen.update_meter()
-    elif name == "k":
-        try:
-            k = int(arg)
-            if not 1 <= k <= 100:
-                raise ValueError
-        except ValueError:
-            raise RagtermError(
-                f"/k needs a number from 1 to 100, not {arg!r}", hint="/k 5"
-            ) from None
-        screen.k = k
-        screen.status(k=k)
-        screen.update_meter()
-    elif name == "sources":
-        screen.action_toggle_sources()
-    elif name == "inspect":
-        screen.action_inspect()
-    elif name == "system":
-        if screen.conv is None:
-            raise RagtermError("the model is still loading")
-        if not arg:
-            screen.notify(screen.conv.system_prompt or "(no system prompt)", title="System prompt")
-            return
-        screen.conv.system_prompt = arg
-        if screen.conv.session_id is not None:
-            chats.update_session(screen.conn, screen.conv.session_id, system_prompt=arg)
-        screen.notify("system prompt set for this conversation")
-        screen.update_meter()
-    elif name == "regenerate":
-        await regenerate(screen)
-    elif name == "edit":
-        await edit(screen)
-    elif name == "copy":
-        answer = screen._answer()
-        if answer is None:
-            raise RagtermError("no answer to copy yet")
-        screen.app.copy_to_clipboard(answer.content)
-        screen.notify("answer copied to the clipboard")
-    elif name == "export":
-        if screen.conv is None or screen.conv.session_id is None:
-            raise RagtermError("nothing to export yet", hint="ask something first")
-        sid = screen.conv.session_id
-        path = Path(arg).expanduser() if arg else Path.cwd() / f"ragterm-chat-{sid}.md"
-        try:
-            path.write_text(chats.export_markdown(screen.conn, sid), encoding="utf-8")
-        except OSError as exc:
-            raise RagtermError(
-                f"cannot write {path}: {exc.strerror}", hint="/export FILE"
-            ) from None
-        screen.notify(f"saved {path}")
-    elif name == "theme":
-        screen.action_toggle_theme()
-    elif name == "quit":
-        screen.app.exit()
+async def _help(screen: ChatScreen, arg: str) -> None:
+    screen.action_help()
 
 
-async def regenerate(screen: ChatScreen) -> None:
-    from ragterm.tui.widgets.chat_message import ChatMessage
+async def _new(screen: ChatScreen, arg: str) -> None:
+    screen.new_conversation(None)
 
-    if screen.conv is None or screen.conv.session_id is None:
-        raise RagtermError("nothing to regenerate yet", hint="ask something first")
-    if screen.generating:
-        raise RagtermError("an answer is being written", hint="Esc cancels it")
+
+async def _sessions(screen: ChatScreen, arg: str) -> None:
+    screen.action_toggle_sessions()
+
+
+async def _model(screen: ChatScreen, arg: str) -> None:
+    if arg:
+        screen.switch_model(arg)
+    else:
+        screen.pick_model()
+
+
+async def _persona(screen: ChatScreen, arg: str) -> None:
+    if not arg:
+        screen.notify(f"persona: {screen.persona_name or 'none'} (/persona NAME|off)")
+    else:
+        screen.switch_model(screen.model_name, persona=arg)
+
+
+async def _tune(screen: ChatScreen, arg: str) -> None:
+    screen.open_tune(arg)
+
+
+async def _index(screen: ChatScreen, arg: str) -> None:
+    screen.start_index(arg)
+
+
+async def _collections(screen: ChatScreen, arg: str) -> None:
+    text = screen.controller.collections_text()
+    screen.notify(text or "nothing indexed yet (/index PATH)", title="Collections")
+
+
+async def _rag(screen: ChatScreen, arg: str) -> None:
+    screen.status(rag=screen.controller.set_rag(arg))
+    screen.update_meter()
+
+
+async def _k(screen: ChatScreen, arg: str) -> None:
+    screen.status(k=screen.controller.set_k(arg))
+    screen.update_meter()
+
+
+async def _sources(screen: ChatScreen, arg: str) -> None:
+    screen.action_toggle_sources()
+
+
+async def _inspect(screen: ChatScreen, arg: str) -> None:
+    screen.action_inspect()
+
+
+async def _system(screen: ChatScreen, arg: str) -> None:
+    conv = screen.controller.require_conv()
+    if not arg:
+        screen.notify(conv.system_prompt or "(no system prompt)", title="System prompt")
+        return
+    screen.controller.set_system_prompt(arg)
+    screen.notify("system prompt set for this conversation")
+    screen.update_meter()
+
+
+async def _regenerate(screen: ChatScreen, arg: str) -> None:
+    screen.controller.check_can_redo("regenerate")
     msgs = list(screen.query(ChatMessage))
     if msgs and msgs[-1].role == "assistant":
         await msgs[-1].remove()
     await screen.ask("", regenerate=True)
 
 
-async def edit(screen: ChatScreen) -> None:
+async def _edit(screen: ChatScreen, arg: str) -> None:
     """Put the last question back in the input; sending it replaces that exchange."""
-    from ragterm.tui.widgets.chat_message import ChatMessage
-    from ragterm.tui.widgets.prompt_input import PromptInput
-
-    if screen.conv is None or screen.conv.session_id is None:
-        raise RagtermError("nothing to edit yet", hint="ask something first")
-    if screen.generating:
-        raise RagtermError("an answer is being written", hint="Esc cancels it")
-    last = screen.conv.last_question()
-    if last is None:
-        raise RagtermError("nothing to edit yet", hint="ask something first")
-    # the stored exchange is replaced only when the edited question gets its answer
-    screen.edit_from = last.id
+    question = screen.controller.start_edit()
     views = list(screen.query(ChatMessage))
     while views:
         w = views.pop()
@@ -150,5 +120,50 @@ async def edit(screen: ChatScreen) -> None:
         if w.role == "user":
             break
     box = screen.query_one(PromptInput)
-    box.set_value(last.content)
+    box.set_value(question)
     box.focus()
+
+
+async def _copy(screen: ChatScreen, arg: str) -> None:
+    answer = screen._answer()
+    if answer is None:
+        raise RagtermError("no answer to copy yet")
+    screen.app.copy_to_clipboard(answer.content)
+    screen.notify("answer copied to the clipboard")
+
+
+async def _export(screen: ChatScreen, arg: str) -> None:
+    path = screen.controller.export(arg)
+    screen.notify(f"saved {path}")
+
+
+async def _theme(screen: ChatScreen, arg: str) -> None:
+    screen.action_toggle_theme()
+
+
+async def _quit(screen: ChatScreen, arg: str) -> None:
+    screen.app.exit()
+
+
+HANDLERS: dict[str, Handler] = {
+    "help": _help,
+    "new": _new,
+    "clear": _new,
+    "sessions": _sessions,
+    "model": _model,
+    "persona": _persona,
+    "tune": _tune,
+    "index": _index,
+    "collections": _collections,
+    "rag": _rag,
+    "k": _k,
+    "sources": _sources,
+    "inspect": _inspect,
+    "system": _system,
+    "regenerate": _regenerate,
+    "edit": _edit,
+    "copy": _copy,
+    "export": _export,
+    "theme": _theme,
+    "quit": _quit,
+}

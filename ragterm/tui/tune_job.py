@@ -14,6 +14,9 @@ from typing import Any
 from textual.app import App
 from textual.worker import get_current_worker
 
+from ragterm.engine.events import Stage, TrainStep, TuneFinished
+from ragterm.engine.storage import connect
+from ragterm.engine.tune.runner import start_training
 from ragterm.errors import RagtermError
 
 
@@ -82,8 +85,6 @@ class TuneController:
             self.job.cancel()
 
     def _run(self, spec: Any, cfg: Any) -> None:
-        from ragterm.engine.tune.runner import start_training
-        from ragterm.store.db import connect
 
         try:
             conn = connect()
@@ -110,7 +111,6 @@ class TuneController:
     # -- on the UI thread ----------------------------------------------------------------------
 
     def _event(self, ev: Any) -> None:
-        from ragterm.engine.events import Stage, TrainStep, TuneFinished
 
         p = self.progress
         if p is None:

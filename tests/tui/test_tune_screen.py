@@ -135,7 +135,7 @@ async def test_bad_input_is_named_before_training(tmp_path, monkeypatch):
         assert "not enough disk space" in await until(pilot, s, "#estimate", "✗")
         assert s.query_one("#start").disabled
         monkeypatch.undo()
-        monkeypatch.setattr(runner, "_free_memory", lambda: 300 * 2**20)
+        monkeypatch.setattr("ragterm.engine.tune.prepare.free_memory", lambda: 300 * 2**20)
         await fill(pilot, s, steps="13")
         assert "GB of memory, 0.3 GB is available" in await until(pilot, s, "#estimate", "✗")
         assert s.query_one("#start").disabled

@@ -9,32 +9,14 @@ sentences, words — and only inside a word when a single "word" is longer than 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from typing import Protocol
 
+from ragterm.engine.chunk.base import Chunk, TokenCounter
+from ragterm.engine.chunk.pack import pack
 from ragterm.engine.parse import Parsed
 
+__all__ = ["Chunk", "TokenCounter", "chunk_parsed", "content_hash"]
+
 HEADING_ROOM = 16  # tokens kept for the heading path when chunks are as large as the model allows
-
-
-class TokenCounter(Protocol):
-    max_tokens: int
-
-    def count_tokens(self, texts: list[str]) -> list[int]: ...
-
-    def token_offsets(self, text: str) -> list[tuple[int, int]]: ...
-
-
-@dataclass
-class Chunk:
-    text: str
-    heading: str = ""
-    start_line: int | None = None
-    end_line: int | None = None
-    page: int | None = None
-    n_tokens: int = 0
-    embed_text: str = ""  # what the model embeds: heading path + text
-    content_hash: str = ""
 
 
 def content_hash(text: str) -> str:
@@ -46,8 +28,6 @@ def chunk_parsed(
 ) -> list[Chunk]:
     """Chunks of at most ``chunk_tokens`` tokens (the model's limit wins if smaller), in order,
     overlapping by up to ``overlap`` tokens where a cut falls inside a section."""
-    from ragterm.engine.chunk.pack import pack
-
     room = tokenizer.max_tokens - 2  # [CLS] and [SEP]
     if any(b.heading for b in parsed.blocks):
         room_for_text = room - HEADING_ROOM  # the heading path always keeps a few tokens

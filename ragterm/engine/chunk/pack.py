@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from ragterm.engine.chunk import Chunk, TokenCounter
+from ragterm.engine.chunk.base import Chunk, TokenCounter
 from ragterm.engine.parse import Block
 
 SEP = "\n\n"

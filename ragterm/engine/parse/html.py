@@ -8,6 +8,7 @@ HTML file itself.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
@@ -48,7 +49,7 @@ def _is_junk(tag: Tag) -> bool:
         return True
     if "hidden" in attrs:
         return True
-    classes = attrs.get("class") or []
+    classes: Any = attrs.get("class") or []
     ident = " ".join(classes) if isinstance(classes, list) else str(classes)
     return bool(ident and _JUNK_CLASS.search(ident))
 
@@ -56,7 +57,7 @@ def _is_junk(tag: Tag) -> bool:
 def _main(soup: BeautifulSoup) -> Tag:
     for finder in (
         lambda: soup.find("main"),
-        lambda: soup.find(attrs={"role": "main"}),
+        lambda: soup.find(None, {"role": "main"}),
         lambda: soup.find("article"),
     ):
         found = finder()

@@ -21,9 +21,9 @@ def parse(data: bytes, path: Path) -> Parsed:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             try:
-                ok = reader.decrypt("")
+                ok = bool(reader.decrypt(""))  # PasswordType.NOT_DECRYPTED is 0
             except Exception:  # noqa: BLE001 - pypdf raises many kinds here
-                ok = 0
+                ok = False
             if not ok:
                 raise SkipFile("encrypted PDF (needs a password)")
         pages = list(reader.pages)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ragterm.engine.parse import ParseFailed
+from ragterm.engine.parse.text import decode
 from ragterm.errors import TuningError
 
 Message = dict[str, str]
@@ -77,7 +79,7 @@ def _text(value: Any, what: str) -> str:
     if isinstance(value, list) and all(isinstance(p, dict) for p in value):
         parts = [p.get("text") for p in value if p.get("type", "text") == "text"]
         if parts and all(isinstance(p, str) for p in parts):
-            return "".join(parts)  # type: ignore[arg-type]
+            return "".join(p for p in parts if isinstance(p, str))
     raise BadRecord(f"{what} is not text")
 
 
@@ -362,16 +364,14 @@ CONTINUE_PROMPT = "Continue in my voice:\n\n{tail}"
 
 
 def _read_text(path: Path) -> str | None:
+    """The file's text, decoded as the indexer decodes it; None for a binary file."""
     data = path.read_bytes()
     if b"\x00" in data[:4096]:
         return None
     try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        return str(best) if best is not None else None
+        return decode(data)
+    except ParseFailed:
+        return None
 
 
 def _title(path: Path, text: str) -> str:

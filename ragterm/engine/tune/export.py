@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ragterm.engine.gguf_header import read_header
+from ragterm.engine.tune.spec import QUANT_TYPES
 from ragterm.errors import TuningError
 
 # GGUF architectures that transformers can dequantize and we can export adapters for, and whether
@@ -52,7 +54,6 @@ class BaseShape:
 
 def read_base(gguf_path: Path | str) -> BaseShape:
     """Architecture, head counts and tensor shapes from a GGUF model header (milliseconds)."""
-    from ragterm.engine.tune.gguf_header import read_header
 
     header = read_header(gguf_path)  # raises ModelError for files that are not GGUF models
     meta = header.metadata
@@ -297,8 +298,6 @@ def quantize(src: Path | str, dst: Path | str, qtype: str, threads: int = 0) -> 
     import os
 
     import llama_cpp
-
-    from ragterm.engine.tune.spec import QUANT_TYPES
 
     if qtype not in QUANT_TYPES:
         raise TuningError(f"unknown quantization {qtype!r}", hint=", ".join(QUANT_TYPES))

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ragterm import paths
+from ragterm import config, paths
+from ragterm.engine.models import fingerprint, resolve_path
 from ragterm.engine.tune.runner import TrainingJob, TrainSpec, persona_dir, start_training
+from ragterm.engine.tune.spec import check_name
 from ragterm.errors import TuningError
 from ragterm.store import personas as store
 from ragterm.store.db import Connection
@@ -23,6 +25,7 @@ __all__ = [
     "check_base",
     "compare",
     "export",
+    "find",
     "get",
     "list_personas",
     "remove",
@@ -40,6 +43,11 @@ def tune(spec: TrainSpec, *, cfg: Any = None, conn: Any = None) -> TrainingJob:
 
 def list_personas(conn: Connection) -> list[Persona]:
     return store.list_all(conn)
+
+
+def find(conn: Connection, name: str) -> Persona | None:
+    """The persona ``name``, or None if there is none."""
+    return store.get(conn, name)
 
 
 def get(conn: Connection, name: str) -> Persona:
@@ -66,7 +74,6 @@ def unfinished() -> list[str]:
 
 def check_base(p: Persona, model_path: Path | str, model_name: str = "") -> None:
     """Refuse a persona trained on another base model: its adapter would load and talk nonsense."""
-    from ragterm.engine.models import fingerprint
 
     if fingerprint(model_path) != p.base_fingerprint:
         current = f" {model_name!r}" if model_name else ""
@@ -84,8 +91,6 @@ def check_base(p: Persona, model_path: Path | str, model_name: str = "") -> None
 
 def use(conn: Connection, name: str | None, *, cfg: Any = None) -> Persona | None:
     """Make ``name`` the default persona (config ``chat.persona``); None or "off" clears it."""
-    from ragterm import config
-    from ragterm.engine.models import resolve_path
 
     if not name or name in ("off", "none"):
         config.unset_value("chat.persona")
@@ -101,7 +106,6 @@ def use(conn: Connection, name: str | None, *, cfg: Any = None) -> Persona | Non
 
 def remove(conn: Connection, name: str) -> None:
     """Delete the persona's record, adapter and checkpoints (and unset it if it was the default)."""
-    from ragterm import config
 
     folder = persona_dir(name)  # validates the name: rmtree must never leave adapters_dir
     known = store.get(conn, name) is not None
@@ -115,7 +119,6 @@ def remove(conn: Connection, name: str) -> None:
 
 def export(conn: Connection, name: str, dest: Path | str, *, merged: bool = False) -> Path:
     """Copy the persona's GGUF adapter (or merged model) to ``dest`` (a file or a folder)."""
-    from ragterm.engine.tune.spec import check_name
 
     p = get(conn, check_name(name))
     src = Path(p.merged_path) if merged and p.merged_path else Path(p.adapter_path)
@@ -195,9 +198,6 @@ def compare(
     Yields ("base", text) then ("persona", text), so a UI can show the first while the second runs.
     """
     import llama_cpp
-
-    from ragterm import config
-    from ragterm.engine.models import resolve_path
 
     cfg = cfg or config.load()
     p = get(conn, name)

@@ -1,4 +1,8 @@
-"""The main screen: conversation, input, sources, sessions, status; workers do the slow work."""
+"""The main screen: conversation, input, sources, sessions, status; workers do the slow work.
+
+What to do lives in ``ChatController`` (no Textual); this screen lays out the widgets, runs the
+controller's blocking calls in thread workers and shows what comes back.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import os
 import re
 import threading
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +19,26 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, TextArea
+from textual.widgets import Footer, TextArea
 from textual.worker import get_current_worker
 
+from ragterm.engine import catalog
+from ragterm.engine.events import Done, Hit, IndexFinished, Retrieved, Token, Trimmed
+from ragterm.engine.evidence import Evidence
+from ragterm.engine.models import Registry
+from ragterm.engine.storage import PerThreadConnection, connect
 from ragterm.errors import RagtermError
-from ragterm.tui import commands
+from ragterm.tui import commands, slash
+from ragterm.tui.chat_controller import ChatController
 from ragterm.tui.messages import BudgetReady, GenerationEvent, IndexEvent, ModelFailed, ModelLoaded
+from ragterm.tui.screens.inspector import InspectorScreen
+from ragterm.tui.screens.model_picker import ModelPicker
+from ragterm.tui.screens.text_view import TextView
+from ragterm.tui.screens.tune import TuneScreen
 from ragterm.tui.widgets.chat_message import ChatMessage
 from ragterm.tui.widgets.command_hint import CommandHint
 from ragterm.tui.widgets.context_meter import ContextMeter
+from ragterm.tui.widgets.index_progress import IndexProgress
 from ragterm.tui.widgets.prompt_input import PromptInput
 from ragterm.tui.widgets.sessions_sidebar import SessionsSidebar
 from ragterm.tui.widgets.sources_panel import SourcesPanel
@@ -30,12 +46,8 @@ from ragterm.tui.widgets.status_bar import StatusBar
 from ragterm.tui.widgets.welcome import Welcome, show_welcome
 
 
-def hit_from_dict(d: dict[str, Any]) -> Any:
+def hit_from_dict(d: dict[str, Any]) -> Hit:
     """A stored source (``Hit.to_dict()``) back into a Hit."""
-    from dataclasses import fields
-
-    from ragterm.engine.events import Hit
-
     names = {f.name for f in fields(Hit)}
     return Hit(**{k: v for k, v in d.items() if k in names})
 
@@ -61,24 +73,67 @@ class ChatScreen(Screen[None]):
         session_id: int | None = None,
     ) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.model_name = model or cfg["chat.model"]
-        self.persona_name = persona if persona is not None else (cfg["chat.persona"] or None)
+        self._cfg = cfg
+        self._model, self._persona = model, persona
         self.start_session = session_id
-        self.conn: Any = None  # PerThreadConnection: the UI thread's and each worker's own
-        self.conv: Any = None  # ragterm.engine.chat.Conversation, used only by workers
-        self.rag: bool = bool(cfg["rag.enabled"])
-        self.k: int = int(cfg["rag.top_k"])
-        self.cancel_event: threading.Event | None = None
+        self.ctl: ChatController | None = None  # made on mount, with the database
         self.answer: ChatMessage | None = None
         self.selected: ChatMessage | None = None
-        self._retrieve: Any = None
-        self._retrieve_ready = False
         self._session_query = ""
-        self.pinned: dict[int, Any] = {}  # chunk_id -> Hit, always sent (inspector "p")
-        self.excluded: set[int] = set()  # chunk ids never sent (inspector "x")
-        self.edit_from: int | None = None  # /edit: the next question replaces from this message
-        self._replacing = False  # the answer being written replaces the last exchange
+
+    # -- the controller's state, as the widgets and tests read it ------------------------------
+
+    @property
+    def controller(self) -> ChatController:
+        if self.ctl is None:
+            raise RagtermError("the chat screen is not mounted yet")
+        return self.ctl
+
+    @property
+    def cfg(self) -> Any:
+        return self.ctl.cfg if self.ctl is not None else self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Any) -> None:
+        self._cfg = value
+        if self.ctl is not None:
+            self.ctl.cfg = value
+
+    @property
+    def conn(self) -> Any:
+        return self.controller.conn
+
+    @property
+    def conv(self) -> Any:
+        return self.ctl.conv if self.ctl is not None else None
+
+    @property
+    def model_name(self) -> str:
+        return self.ctl.model_name if self.ctl is not None else (self._model or "")
+
+    @property
+    def persona_name(self) -> str | None:
+        return self.ctl.persona_name if self.ctl is not None else self._persona
+
+    @property
+    def rag(self) -> bool:
+        return self.controller.rag
+
+    @property
+    def k(self) -> int:
+        return self.controller.k
+
+    @property
+    def pinned(self) -> dict[int, Hit]:
+        return self.controller.pinned
+
+    @property
+    def excluded(self) -> set[int]:
+        return self.controller.excluded
+
+    @property
+    def generating(self) -> bool:
+        return self.ctl is not None and self.ctl.generating
 
     # -- layout --------------------------------------------------------------------------------
 
@@ -88,7 +143,7 @@ class ChatScreen(Screen[None]):
             yield SessionsSidebar(id="sessions")
             with Vertical(id="center"):
                 yield VerticalScroll(id="conversation")
-                yield ProgressBar(id="index-progress", show_eta=False)
+                yield IndexProgress(id="index-progress")
                 yield CommandHint("", id="command-hint", markup=False)
                 yield PromptInput(id="prompt")
                 yield ContextMeter("", id="meter", markup=False)
@@ -96,19 +151,20 @@ class ChatScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.store.db import PerThreadConnection
 
         # one object for the screen and its workers, one SQLite connection per thread under it
-        self.conn = PerThreadConnection()
+        self.ctl = ChatController(
+            self._cfg, PerThreadConnection(), model=self._model, persona=self._persona
+        )
         self.query_one("#sessions").display = False
         # at 80 columns the conversation needs the room; ctrl+o shows the panel
         wide = self.app.size.width >= 100
         self.query_one("#sources").display = bool(self.cfg["ui.show_sources"]) and wide
-        self.query_one("#index-progress").display = False
+        self.query_one(IndexProgress).stop()
         self.query_one("#command-hint").display = False
         self.query_one(SourcesPanel).show([])
         self.status(model=f"{self.model_name} (loading…)", persona=self.persona_name or "")
-        self.status(rag=self.rag, k=self.k, collections=self._count_collections())
+        self.status(rag=self.rag, k=self.k, collections=self.ctl.collection_count())
         self.query_one(PromptInput).focus()
         self.refresh_sessions()
         self.load_model(self.model_name, self.persona_name, self.start_session)
@@ -116,34 +172,13 @@ class ChatScreen(Screen[None]):
     def status(self, **values: Any) -> None:
         self.query_one(StatusBar).set(**values)
 
-    def _count_collections(self) -> int:
-        try:
-            return int(self.conn.execute("SELECT count(*) FROM collections").fetchone()[0])
-        except Exception:
-            return 0
-
-    @property
-    def generating(self) -> bool:
-        return self.cancel_event is not None
-
     # -- model ---------------------------------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def load_model(
-        self, model: str, persona: str | None, session_id: int | None, reuse: Any = None
-    ) -> None:
-        from ragterm.engine.chat import open_conversation
-
+    def load_model(self, model: str, persona: str | None, session_id: int | None) -> None:
         t0 = time.perf_counter()
         try:
-            conv = open_conversation(
-                self.cfg,
-                self.conn,
-                model=model,
-                persona=persona or "off",
-                session_id=session_id,
-                reuse=reuse,  # same model: only the persona's adapter changes, no reload
-            )
+            conv = self.controller.load(model, persona, session_id)
         except RagtermError as exc:
             self.post_message(ModelFailed(exc.message, exc.hint or ""))
             return
@@ -153,22 +188,16 @@ class ChatScreen(Screen[None]):
 
     @on(ModelLoaded)
     def _model_loaded(self, event: ModelLoaded) -> None:
-        old = self.conv
-        self.conv = event.conversation
-        if old is not None and old.backend is not self.conv.backend:
-            old.backend.close()
-        self._retrieve_ready = False
-        self.model_name = self.conv.model_name
-        persona = getattr(self.conv.persona, "name", None)
-        self.persona_name = persona
+        ctl = self.controller
+        ctl.loaded(event.conversation)
         self.status(
-            model=self.model_name,
-            persona=persona or "",
-            ctx_total=self.conv.backend.n_ctx,
+            model=ctl.model_name,
+            persona=ctl.persona_name or "",
+            ctx_total=event.conversation.backend.n_ctx,
             ctx_used=0,
         )
-        if self.conv.session_id is not None and not self.query(ChatMessage):
-            self.show_session(self.conv.session_id)
+        if ctl.session_id is not None and not self.query(ChatMessage):
+            self.show_session(ctl.session_id)
         if not self.query(ChatMessage):
             show_welcome(self)
         self.update_meter()
@@ -182,9 +211,6 @@ class ChatScreen(Screen[None]):
         self.pick_model(reason=event.message)
 
     def pick_model(self, reason: str = "") -> None:
-        from ragterm.engine import catalog
-        from ragterm.engine.models import Registry
-        from ragterm.tui.screens.model_picker import ModelPicker
 
         entries = Registry(self.conn).entries()
         try:
@@ -204,14 +230,13 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(ModelPicker(entries, reason, verdicts), chosen)
 
     def switch_model(self, name: str, persona: str | None = None) -> None:
-        if self.generating:
-            self.notify("wait for the answer to finish (Esc cancels it)", severity="warning")
+        try:
+            model, persona_name, sid = self.controller.switch(name, persona)
+        except RagtermError as exc:
+            self.notify(exc.message, severity="warning")
             return
-        self.model_name = name
-        self.status(model=f"{name} (loading…)")
-        sid = self.conv.session_id if self.conv is not None else None
-        p = persona if persona is not None else (self.persona_name or "off")
-        self.load_model(name, p, sid, self.conv.backend if self.conv is not None else None)
+        self.status(model=f"{model} (loading…)")
+        self.load_model(model, persona_name, sid)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -226,11 +251,10 @@ class ChatScreen(Screen[None]):
         await self.ask(text)
 
     async def ask(self, text: str, *, regenerate: bool = False) -> None:
-        if self.conv is None:
-            self.notify("the model is still loading", severity="warning")
-            return
-        if self.generating:
-            self.notify("an answer is being written (Esc cancels it)", severity="warning")
+        try:
+            turn = self.controller.begin(text, regenerate=regenerate)
+        except RagtermError as exc:
+            self.notify(exc.message, severity="warning")
             return
         view = self.query_one("#conversation", VerticalScroll)
         self.query(Welcome).remove()
@@ -239,52 +263,18 @@ class ChatScreen(Screen[None]):
         self.answer = ChatMessage("assistant", status="writing")
         await view.mount(self.answer)
         view.anchor()
-        self.cancel_event = threading.Event()
-        replace, self.edit_from = (None if regenerate else self.edit_from), None
-        self._replacing = regenerate or replace is not None
-        self.generate(text, regenerate, self.cancel_event, replace)
-
-    def _retriever(self) -> Any:
-        if not self._retrieve_ready:
-            from ragterm.engine.chat import make_retriever
-
-            self._retrieve = make_retriever(self.conv.conn, self.cfg)
-            self._retrieve_ready = True
-        return self._retrieve
+        self.generate(turn)
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
-    def generate(
-        self, text: str, regenerate: bool, cancel: threading.Event, replace: int | None = None
-    ) -> None:
-        from ragterm.engine.events import Done
-
+    def generate(self, turn: Any) -> None:
         worker = get_current_worker()
-        try:
-            retrieve = self._retriever() if self.rag else None
-            kwargs = {
-                "cancel": cancel,
-                "retrieve": retrieve,
-                "rag": self.rag,
-                "k": self.k,
-                "pinned": list(self.pinned.values()),
-                "excluded": set(self.excluded),
-            }
-            events = (
-                self.conv.regenerate(**kwargs)
-                if regenerate
-                else self.conv.send(text, replace_from=replace, **kwargs)
-            )
-            for ev in events:
-                if worker.is_cancelled:
-                    cancel.set()
-                self.post_message(GenerationEvent(ev))
-        except RagtermError as exc:
-            self.post_message(GenerationEvent(Done(content="", status="error", error=exc.message)))
+        for ev in self.controller.events(turn):
+            if worker.is_cancelled:
+                turn.cancel.set()
+            self.post_message(GenerationEvent(ev))
 
     @on(GenerationEvent)
     async def _generation_event(self, event: GenerationEvent) -> None:
-        from ragterm.engine.events import Done, Retrieved, Token, Trimmed
-
         ev = event.event
         answer = self.answer
         if answer is None:
@@ -309,12 +299,12 @@ class ChatScreen(Screen[None]):
             answer.set_evidence(ev.evidence, ev.notes)
             answer.message_id = ev.message_id
             answer.set_status(ev.status)
-            self.cancel_event = None
             self.answer = None
+            reshow = self.controller.finished(ev)
             if ev.status == "error":
                 self.notify(ev.error or "generation failed", title="Answer", severity="error")
-                if self._replacing and self.conv is not None and self.conv.session_id is not None:
-                    self.show_session(self.conv.session_id)  # the old exchange is still stored
+            if reshow and self.conv is not None:
+                self.show_session(self.conv.session_id)  # the old exchange is still stored
             if ev.timings.get("tokens_per_s"):
                 self.status(tokens_per_s=ev.timings["tokens_per_s"])
             self.status(ctx_used=ev.prompt_tokens + ev.completion_tokens)
@@ -322,9 +312,15 @@ class ChatScreen(Screen[None]):
             self.refresh_sessions()
             self.update_meter()
 
+    def generation_failed(self) -> None:
+        """The generate worker died (a bug): mark the answer and accept questions again."""
+        if self.answer is not None:
+            self.answer.set_status("error")
+            self.answer = None
+        self.controller.finished(Done(content="", status="error"))
+
     def action_cancel(self) -> None:
-        if self.cancel_event is not None:
-            self.cancel_event.set()
+        if self.controller.cancel():
             if self.answer is not None:
                 self.answer.set_status("cancelled")
             return
@@ -354,7 +350,6 @@ class ChatScreen(Screen[None]):
 
     @on(SourcesPanel.Preview)
     def _preview(self, event: SourcesPanel.Preview) -> None:
-        from ragterm.tui.screens.text_view import TextView
 
         h = event.hit
         answer = self._answer()
@@ -381,37 +376,27 @@ class ChatScreen(Screen[None]):
     # -- sessions ------------------------------------------------------------------------------
 
     def refresh_sessions(self) -> None:
-        from ragterm.store import chats
-
-        sid = self.conv.session_id if self.conv is not None else None
-        sessions = chats.list_sessions(self.conn, self._session_query)
-        self.query_one(SessionsSidebar).show(sessions, sid)
-        history: list[str] = []
-        if sid is not None:
-            history = [m.content for m in chats.messages(self.conn, sid) if m.role == "user"]
+        ctl = self.controller
+        self.query_one(SessionsSidebar).show(ctl.sessions(self._session_query), ctl.session_id)
+        history = ctl.history()
         if history:
             self.query_one(PromptInput).set_history(history)
 
     def show_session(self, session_id: int) -> None:
-        from ragterm.store import chats
-
         view = self.query_one("#conversation", VerticalScroll)
         view.remove_children()
-        widgets = []
-        for m in chats.messages(self.conn, session_id):
-            if m.role == "system":
-                continue
-            widgets.append(
-                ChatMessage(
-                    m.role,
-                    m.content,
-                    status=m.status,
-                    sources=[hit_from_dict(s) for s in m.sources] if m.role == "assistant" else [],
-                    message_id=m.id,
-                    evidence=[evidence_from_dict(e) for e in m.evidence],
-                    notes=stored_notes(m),
-                )
+        widgets = [
+            ChatMessage(
+                m.role,
+                m.content,
+                status=m.status,
+                sources=[hit_from_dict(s) for s in m.sources] if m.role == "assistant" else [],
+                message_id=m.id,
+                evidence=[evidence_from_dict(e) for e in m.evidence],
+                notes=stored_notes(m),
             )
+            for m in self.controller.messages(session_id)
+        ]
         view.mount_all(widgets)
         view.scroll_end(animate=False)
         answers = [w for w in widgets if w.role == "assistant"]
@@ -421,30 +406,12 @@ class ChatScreen(Screen[None]):
             self.query_one(SourcesPanel).show([])
 
     def new_conversation(self, session_id: int | None = None) -> None:
-        from ragterm.engine.chat import Conversation
-
-        if self.generating:
-            self.notify("wait for the answer to finish (Esc cancels it)", severity="warning")
-            return
-        if self.conv is None:
-            self.notify("the model is still loading", severity="warning")
-            return
         try:
-            self.conv = Conversation(
-                self.conv.backend,
-                self.conv.conn,
-                self.cfg,
-                session_id=session_id,
-                persona=self.conv.persona,
-                model_name=self.conv.model_name,
-            )
+            self.controller.new_conversation(session_id)
         except RagtermError as exc:
-            self.notify(exc.message, severity="error")
+            self.notify(exc.message, severity="warning" if self.generating else "error")
             return
         self.selected = None
-        self.edit_from = None
-        self.pinned.clear()
-        self.excluded.clear()
         if session_id is None:
             self.query_one("#conversation", VerticalScroll).remove_children()
             self.query_one(SourcesPanel).show([])
@@ -461,20 +428,16 @@ class ChatScreen(Screen[None]):
 
     @on(SessionsSidebar.Rename)
     def _rename(self, event: SessionsSidebar.Rename) -> None:
-        from ragterm.store import chats
-
-        chats.rename_session(self.conn, event.session_id, event.title)
+        self.controller.rename(event.session_id, event.title)
         self.refresh_sessions()
 
     @on(SessionsSidebar.Delete)
     def _delete(self, event: SessionsSidebar.Delete) -> None:
-        from ragterm.store import chats
-
-        current = self.conv is not None and self.conv.session_id == event.session_id
-        if current and self.generating:
-            self.notify("wait for the answer to finish", severity="warning")
+        try:
+            current = self.controller.delete(event.session_id)
+        except RagtermError as exc:
+            self.notify(exc.message, severity="warning")
             return
-        chats.delete_session(self.conn, event.session_id)
         self.notify("conversation deleted")
         if current:
             self.new_conversation(None)
@@ -509,11 +472,7 @@ class ChatScreen(Screen[None]):
         if worker.is_cancelled or self.conv is None or self.generating:
             return
         try:
-            hits: list[Any] = []
-            retrieve = self._retriever() if (self.rag and text.strip()) else None
-            if retrieve is not None:
-                hits = retrieve(text, self.k)
-            budget = self.conv.budget_preview(text.strip() or "?", hits=hits)
+            budget, hits = self.controller.budget(text)
         except RagtermError:
             return
         if not worker.is_cancelled:
@@ -531,20 +490,14 @@ class ChatScreen(Screen[None]):
         if not path.exists():
             self.notify(f"no such folder: {path}", severity="error")
             return
-        bar = self.query_one("#index-progress", ProgressBar)
-        bar.update(total=None, progress=0)
-        bar.display = True
+        self.query_one(IndexProgress).start()
         self.status(activity=f"indexing {path.name}…")
         self.index(path)
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def index(self, path: Path) -> None:
-        try:
-            from ragterm.engine.indexer import index_paths
-        except ImportError:
-            self.post_message(IndexEvent(RagtermError("indexing is not available yet")))
-            return
-        from ragterm.store.db import connect
+        # the indexer brings the parsers and the embedding model: loaded on the first /index
+        from ragterm.engine.indexer import index_paths
 
         cancel = threading.Event()
         worker = get_current_worker()
@@ -559,30 +512,21 @@ class ChatScreen(Screen[None]):
 
     @on(IndexEvent)
     def _index_event(self, event: IndexEvent) -> None:
-        from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
-
         ev = event.event
-        bar = self.query_one("#index-progress", ProgressBar)
-        if isinstance(ev, RagtermError):
-            bar.display = False
-            self.status(activity="")
-            self.notify(f"{ev.message}\n{ev.hint or ''}".strip(), title="Index", severity="error")
-        elif isinstance(ev, IndexStarted):
-            bar.update(total=max(1, ev.files_total), progress=0)
-            self.status(activity=f"indexing {ev.collection} 0/{ev.files_total}")
-        elif isinstance(ev, FileDone):
-            bar.advance(1)
-            self.status(activity=f"indexing {int(bar.progress)}/{int(bar.total or 0)}")
-        elif isinstance(ev, EmbedProgress):
-            self.status(activity=f"embedding {ev.chunks_done}/{ev.chunks_total}")
-        elif isinstance(ev, IndexFinished):
-            bar.display = False
-            self._retrieve_ready = False
-            c = ev.counts
-            summary = ", ".join(f"{v} {k}" for k, v in c.items() if v)
-            self.status(activity="", collections=self._count_collections())
-            verb = "cancelled" if ev.cancelled else "indexed"
-            self.notify(f"{ev.collection} {verb}: {summary or 'nothing to do'}", title="Index")
+        activity, note = self.query_one(IndexProgress).show(ev)
+        if activity is not None:
+            self.status(activity=activity)
+        if isinstance(ev, IndexFinished):
+            self.controller.index_changed()
+            self.status(collections=self.controller.collection_count())
+        if note is not None:
+            error = isinstance(ev, RagtermError)
+            self.notify(note, title="Index", severity="error" if error else "information")
+
+    def index_failed(self) -> None:
+        """The index worker died (a bug): hide the progress."""
+        self.query_one(IndexProgress).stop()
+        self.status(activity="")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -610,12 +554,10 @@ class ChatScreen(Screen[None]):
         self.app.theme = "textual-light" if dark else "textual-dark"
 
     def action_help(self) -> None:
-        from ragterm.tui.screens.text_view import TextView
 
         self.app.push_screen(TextView("Help", help_markdown()))
 
     def action_inspect(self) -> None:
-        from ragterm.tui.screens.inspector import InspectorScreen
 
         answer = self._answer()
         if answer is None or not answer.sources:
@@ -632,14 +574,11 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(InspectorScreen(answer.sources, self.pinned, self.excluded), done)
 
     def open_tune(self, name: str = "") -> None:
-        from ragterm.tui.screens.tune import TuneScreen
 
         self.app.push_screen(TuneScreen(self.cfg, name, model=self.model_name))
 
     async def run_command(self, name: str, arg: str) -> None:
-        from ragterm.tui.slash import run
-
-        await run(self, name, arg)
+        await slash.run(self, name, arg)
 
 
 def preview_markdown(h: Any, evidence: list[Any] | None = None) -> str:
@@ -666,17 +605,13 @@ def preview_markdown(h: Any, evidence: list[Any] | None = None) -> str:
     return f"{head}{quotes}\n\n```\n{text}\n```\n\n`{h.path}`"
 
 
-def evidence_from_dict(d: dict[str, Any]) -> Any:
-    from ragterm.engine.evidence import Evidence
-
-    fields = Evidence.__dataclass_fields__
-    return Evidence(**{k: v for k, v in d.items() if k in fields})
+def evidence_from_dict(d: dict[str, Any]) -> Evidence:
+    known = Evidence.__dataclass_fields__
+    return Evidence(**{k: v for k, v in d.items() if k in known})
 
 
 def stored_notes(m: Any) -> list[str]:
     """The notes of a saved answer, as they were shown when it was written."""
-    from ragterm.engine.events import Done
-
     if m.role != "assistant" or m.grounding is None:
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]

@@ -22,6 +22,9 @@ from textual.widgets import Label, OptionList, ProgressBar
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from ragterm.engine.events import DownloadProgress
+from ragterm.engine.hub import pull
+from ragterm.engine.storage import connect
 from ragterm.errors import Cancelled, RagtermError
 
 _STYLE = {"recommended": "bold green", "fits": "green", "slow": "yellow", "tight": "yellow"}
@@ -121,9 +124,6 @@ class ModelPicker(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="pull", exit_on_error=False)
     def pull(self, entry: Any, cancel: threading.Event) -> None:
-        from ragterm.engine.events import DownloadProgress
-        from ragterm.engine.hub import pull
-        from ragterm.store.db import connect
 
         worker = get_current_worker()
         try:

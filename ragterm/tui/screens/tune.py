@@ -28,6 +28,12 @@ from textual.widgets import Button, Footer, Input, Label, ProgressBar, Sparkline
 from textual.worker import get_current_worker
 
 from ragterm.engine.events import duration
+from ragterm.engine.storage import connect
+from ragterm.engine.tune import personas
+from ragterm.engine.tune.data import DatasetError, open_dataset
+from ragterm.engine.tune.personas import compare, unfinished
+from ragterm.engine.tune.runner import prepare
+from ragterm.engine.tune.spec import TrainSpec
 from ragterm.errors import RagtermError
 from ragterm.tui.tune_job import TuneController, TuneProgress
 
@@ -214,7 +220,6 @@ class TuneScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        from ragterm.store.db import connect
 
         self.conn = connect()
         self.query_one("#resume").display = False
@@ -262,9 +267,6 @@ class TuneScreen(Screen[None]):
 
     def check_name(self) -> None:
         """Letters, digits, . _ - only; not an existing persona; resume offered if unfinished."""
-        from ragterm.engine.tune.personas import unfinished
-        from ragterm.engine.tune.spec import TrainSpec
-        from ragterm.store import personas
 
         name = self.value("#name")
         self.name_ok, self.unfinished = False, False
@@ -290,7 +292,7 @@ class TuneScreen(Screen[None]):
                         f"{name} has an unfinished training run: Resume continues it, "
                         "Start begins again"
                     )
-                elif personas.get(self.conn, name) is not None:
+                elif personas.find(self.conn, name) is not None:
                     msg, kind = (
                         f"✗ persona {name!r} exists: pick another name "
                         f"(or remove it first: ragterm persona rm {name})",
@@ -305,7 +307,6 @@ class TuneScreen(Screen[None]):
 
     def params(self) -> dict[str, Any] | None:
         """Steps, epochs, rank and lr from the form, or None (with the reason shown)."""
-        from ragterm.engine.tune.spec import TrainSpec
 
         out: dict[str, Any] = {}
         try:
@@ -338,9 +339,12 @@ class TuneScreen(Screen[None]):
         return out
 
     def spec(self, **kw: Any) -> Any:
-        from ragterm.engine.tune.spec import TrainSpec
 
-        args = {"name": self.value("#name"), "data": self.value("#data"), "base": self.model}
+        args: dict[str, Any] = {
+            "name": self.value("#name"),
+            "data": self.value("#data"),
+            "base": self.model,
+        }
         return TrainSpec(**(args | (self.params() or {}) | self.extra | kw))
 
     def key(self) -> tuple[Any, ...]:
@@ -366,9 +370,6 @@ class TuneScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="tune-check", exit_on_error=False)
     def run_check(self, key: tuple[Any, ...], spec: Any, params_ok: bool) -> None:
-        from ragterm.engine.tune.data import DatasetError, open_dataset
-        from ragterm.engine.tune.runner import prepare
-        from ragterm.store.db import connect
 
         time.sleep(0.2)  # typing: wait for a pause before reading the data
         worker = get_current_worker()
@@ -455,7 +456,6 @@ class TuneScreen(Screen[None]):
 
     @on(Button.Pressed, "#resume")
     def _resume(self) -> None:
-        from ragterm.engine.tune.spec import TrainSpec
 
         p = self.params() or {}
         kw = {k: p[k] for k in ("steps", "epochs") if k in p}
@@ -568,8 +568,6 @@ class TuneScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="tune-compare", exit_on_error=False)
     def compare(self, name: str, question: str) -> None:
-        from ragterm.engine.tune.personas import compare
-        from ragterm.store.db import connect
 
         conn = connect()
         try:

@@ -14,6 +14,8 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from ragterm.tui.screens.text_prompt import TextPrompt
+
 
 class SessionsSidebar(Vertical):
     BINDINGS = [
@@ -90,7 +92,6 @@ class SessionsSidebar(Vertical):
         s = self._selected()
         if s is None:
             return
-        from ragterm.tui.screens.text_prompt import TextPrompt
 
         def done(title: str | None) -> None:
             if title:

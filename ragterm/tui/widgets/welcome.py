@@ -16,6 +16,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
+from ragterm import config, paths
+from ragterm.engine import catalog
+from ragterm.engine.models import Registry
 from ragterm.errors import RagtermError
 
 
@@ -25,8 +28,6 @@ def _size(n: int) -> str:
 
 def model_advice(cfg: Any, conn: Any, model_name: str) -> tuple[str, str]:
     """(the model in use, what a bigger one would give) as two short lines."""
-    from ragterm.engine import catalog
-    from ragterm.engine.models import Registry
 
     current = model_name
     current_size = 0
@@ -86,7 +87,6 @@ class Welcome(Vertical):
             )
 
     def _body(self) -> Table:
-        from ragterm import paths
 
         model, bigger = model_advice(self.cfg, self.conn, self.model_name)
         grid = Table.grid(padding=(0, 2))
@@ -114,7 +114,6 @@ class Welcome(Vertical):
 
     @on(Button.Pressed, "#welcome-dismiss")
     def forget(self, event: Button.Pressed | None = None) -> None:
-        from ragterm import config
 
         if event is not None:
             event.stop()

@@ -50,7 +50,7 @@ def test_estimate_before_start(data):
 
 
 def test_no_gpu_means_no_unsloth(data):
-    if runner._guess_device("auto") == "cuda":
+    if runner.guess_device("auto") == "cuda":
         pytest.skip("this machine has a GPU")
     with pytest.raises(TuningError, match="unsloth needs a CUDA GPU") as err:
         prepare(quick(data, backend="unsloth"))
@@ -67,7 +67,7 @@ def test_too_little_disk_is_refused_before_training(monkeypatch, data):
 
 
 def test_too_little_memory_is_refused_before_training(monkeypatch, data):
-    monkeypatch.setattr(runner, "_free_memory", lambda: 300 * 2**20)
+    monkeypatch.setattr("ragterm.engine.tune.prepare.free_memory", lambda: 300 * 2**20)
     with pytest.raises(TuningError, match=r"would need about .* GB of memory, 0.3 GB") as err:
         prepare(quick(data, device="cpu"))
     assert "--batch-size 1" in err.value.hint

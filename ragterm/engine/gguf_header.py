@@ -1,7 +1,8 @@
-"""A fast GGUF header reader: metadata scalars and tensor shapes in milliseconds.
+"""The one GGUF reader: metadata scalars and tensor shapes in milliseconds.
 
 ``gguf.GGUFReader`` builds numpy views for every element of the tokenizer arrays, which takes
-seconds per file; the tuning checks need only a few numbers and the tensor table.
+seconds per file; the model registry and the tuning checks need only a few numbers and the tensor
+table. ``engine.models.read_gguf`` turns a header into what users see about a model.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ class Header:
     version: int
     metadata: dict[str, Any]  # arrays are summarised as ("array", element type, length)
     tensors: dict[str, tuple[tuple[int, ...], int]] = field(default_factory=dict)  # ne, ggml type
+    data_start: int = 0  # where tensor data begins (after the header, aligned)
+    last_tensor_at: int = 0  # offset of the last tensor's data from ``data_start``
+
+    def truncated(self, size: int) -> bool:
+        """True when a file of ``size`` bytes ends before its last tensor's data begins."""
+        return bool(self.tensors) and size <= self.data_start + self.last_tensor_at
 
 
 def read_header(path: Path | str) -> Header:
@@ -43,7 +50,9 @@ def read_header(path: Path | str) -> Header:
     try:
         fh = path.open("rb")
     except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ModelError(
+            f"cannot read {path}: {exc.strerror or exc}", hint="check the file's permissions"
+        ) from exc
     with fh:
         try:
             mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -95,12 +104,17 @@ def _parse(mm: mmap.mmap) -> Header:
         (vtype,) = struct.unpack_from("<I", mm, pos)
         meta[key], pos = value(vtype, pos + 4)
     tensors: dict[str, tuple[tuple[int, ...], int]] = {}
+    last = 0
     for _ in range(n_tensors):
         name, pos = string(pos)
         (n_dims,) = struct.unpack_from("<I", mm, pos)
         dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
         pos += 4 + 8 * n_dims
-        ttype, _offset = struct.unpack_from("<IQ", mm, pos)
+        ttype, offset = struct.unpack_from("<IQ", mm, pos)
         pos += 12
         tensors[name] = (tuple(int(d) for d in dims), int(ttype))
-    return Header(version, meta, tensors)
+        last = max(last, int(offset))
+    align = meta.get("general.alignment", 32)
+    align = align if isinstance(align, int) and align > 0 else 32
+    start = (pos + align - 1) // align * align
+    return Header(version, meta, tensors, data_start=start, last_tensor_at=last)

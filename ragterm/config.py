@@ -241,6 +241,33 @@ SETTINGS: dict[str, Setting] = {
             "embedding model: 'bundled:all-MiniLM-L6-v2' or any fastembed model name",
         ),
         _S(
+            "embed.backend",
+            str,
+            "local",
+            "where chunks are embedded: local (embed.model here) or remote (an OpenAI-compatible "
+            "/v1/embeddings server at embed.url)",
+            choices=("local", "remote"),
+        ),
+        _S("embed.url", str, "", "embedding server URL, e.g. http://gpu-box:8089/v1"),
+        _S("embed.remote_model", str, "", "model name to ask the embedding server for"),
+        _S("embed.api_key", str, "", "API key for the embedding server", secret=True),
+        _S(
+            "embed.timeout",
+            float,
+            60.0,
+            "seconds to wait for one embedding request",
+            _between(1.0, 3600.0),
+            "a number of seconds from 1 to 3600",
+        ),
+        _S(
+            "embed.retries",
+            int,
+            3,
+            "retries (with backoff) when the embedding server is down or busy",
+            _between(0, 20),
+            "an integer from 0 to 20",
+        ),
+        _S(
             "embed.batch_size",
             int,
             32,

@@ -136,12 +136,12 @@ def _run(
         TimeElapsedColumn,
     )
 
-    from ragterm.engine.embed import load_embedder
+    from ragterm.engine.embed import configured_name, load_embedder
     from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
     from ragterm.engine.indexer import index_paths
 
     def produce(cancel: threading.Event) -> Iterator[Any]:
-        embedder = load_embedder(cfg["embed.model"])
+        embedder = load_embedder(configured_name(cfg), cfg=cfg)
         return index_paths(conn, targets, cfg=cfg, embedder=embedder, cancel=cancel,
                            reembed=reembed)  # fmt: skip
 

@@ -128,11 +128,12 @@ def check_chat_model() -> Check:
 
 def check_embedder() -> Check:
     from ragterm import config
-    from ragterm.engine.embed import load_embedder
+    from ragterm.engine.embed import configured_name, load_embedder
 
     try:
-        name = config.load()["embed.model"]
-        emb = load_embedder(name)
+        cfg = config.load()
+        name = configured_name(cfg)
+        emb = load_embedder(name, cfg=cfg)
         vec = emb.embed(["ragterm doctor"])
     except RagtermError as exc:
         return Check("embedding model", "FAIL", exc.message, exc.hint or "")

@@ -130,12 +130,17 @@ class Retriever:
         """The model the stored vectors were made with (queries must use the same one)."""
         stored = store.index_model(self.conn)
         if self._embedder is None:
-            from ragterm.engine.embed import load_embedder
+            from ragterm.engine.embed import configured_name, load_embedder
 
-            self._embedder = load_embedder(stored[0] if stored else self.cfg["embed.model"])
-        if stored is not None and stored[0] != self._embedder.name:
+            name = stored[0] if stored else configured_name(self.cfg)
+            self._embedder = load_embedder(name, cfg=self.cfg)
+        if stored is not None and (stored[0], stored[1]) != (
+            self._embedder.name,
+            self._embedder.dim,
+        ):
             raise IndexingError(
-                f"the index was embedded with {stored[0]!r}, not {self._embedder.name!r}",
+                f"the index was embedded with {stored[0]!r} ({stored[1]} dims), not "
+                f"{self._embedder.name!r} ({self._embedder.dim} dims)",
                 hint="run `ragterm index --reembed` to embed it again with the new model",
             )
         return self._embedder

@@ -210,6 +210,15 @@ SETTINGS: dict[str, Setting] = {
             "a number from 0 to 1",
         ),
         _S(
+            "rag.rewrite",
+            str,
+            "auto",
+            "follow-up questions searched as standalone queries: model (the chat model rewrites "
+            "them), terms (carry the earlier question's words), auto (model when it has 1B+ "
+            "parameters or is remote, else terms), off",
+            choices=("auto", "model", "terms", "off"),
+        ),
+        _S(
             "rag.evidence",
             int,
             3,

@@ -73,6 +73,8 @@ class Retrieved:
     hits: list[Hit]
     evidence: list[Any] = field(default_factory=list)
     searched: bool = False
+    query: str = ""  # what was searched: the question, or its standalone rewrite (engine.rewrite)
+    rewrite: str = "none"  # none | terms | model
 
     @property
     def nothing_found(self) -> bool:

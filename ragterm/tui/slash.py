@@ -56,11 +56,29 @@ async def _run(screen: ChatScreen, name: str, arg: str) -> None:
         text = "\n".join(f"{r[0]}: {r[1]} ({r[2]} files)" for r in rows)
         screen.notify(text or "nothing indexed yet (/index PATH)", title="Collections")
     elif name == "rag":
-        if arg not in ("on", "off", ""):
-            raise RagtermError(f"/rag takes on or off, not {arg!r}", hint="/rag on")
-        screen.rag = (not screen.rag) if not arg else arg == "on"
-        screen.status(rag=screen.rag)
-        screen.update_meter()
+        from ragterm.engine import rewrite
+
+        words = arg.split()
+        if words[:1] == ["rewrite"]:
+            mode = words[1] if len(words) > 1 else ""
+            if mode not in rewrite.MODES:
+                raise RagtermError(f"/rag rewrite takes one of {', '.join(rewrite.MODES)}",
+                                   hint="/rag rewrite terms")  # fmt: skip
+            screen.cfg = screen.cfg.with_overrides(**{"rag.rewrite": mode})
+            if screen.conv is not None:
+                screen.conv.cfg = screen.conv.cfg.with_overrides(**{"rag.rewrite": mode})
+        elif arg not in ("on", "off", ""):
+            raise RagtermError(f"/rag takes on, off or rewrite MODE, not {arg!r}", hint="/rag on")
+        else:
+            screen.rag = (not screen.rag) if not arg else arg == "on"
+            screen.status(rag=screen.rag)
+            screen.update_meter()
+        backend = screen.conv.backend if screen.conv is not None else None
+        screen.notify(
+            f"retrieval {'on' if screen.rag else 'off'}, {screen.k} chunks; "
+            + rewrite.describe(screen.cfg["rag.rewrite"], backend),
+            title="/rag",
+        )
     elif name == "k":
         try:
             k = int(arg)

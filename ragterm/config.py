@@ -310,6 +310,14 @@ SETTINGS: dict[str, Setting] = {
         ),
         _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
         _S(
+            "index.vector_store",
+            str,
+            "sqlite-vec",
+            "where vector candidates are searched (store.search): sqlite-vec, embedded in the "
+            "index file",
+            choices=("sqlite-vec",),
+        ),
+        _S(
             "tune.watchdog_s",
             float,
             900.0,

@@ -219,6 +219,21 @@ SETTINGS: dict[str, Setting] = {
             choices=("auto", "model", "terms", "off"),
         ),
         _S(
+            "rag.rerank",
+            str,
+            "off",
+            "cross-encoder that re-orders the top candidates: off, a fastembed TextCrossEncoder "
+            "name (e.g. Xenova/ms-marco-MiniLM-L-6-v2, downloaded once) or a folder holding one",
+        ),
+        _S(
+            "rag.rerank_candidates",
+            int,
+            20,
+            "candidates the cross-encoder re-orders when rag.rerank is on",
+            _between(1, 200),
+            "an integer from 1 to 200",
+        ),
+        _S(
             "rag.evidence",
             int,
             3,

@@ -29,6 +29,7 @@ class Hit:
     vector_score: float | None = None  # cosine similarity
     vector_rank: int | None = None  # 1-based, None if not in the vector list
     keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
+    rerank_score: float | None = None  # the cross-encoder's score when rag.rerank is on
     n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
 
     def citation(self) -> str:

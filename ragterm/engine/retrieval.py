@@ -134,6 +134,8 @@ class Retriever:
         order = sorted(fused, key=lambda c: fused[c], reverse=True)
         if threshold is not None:
             order = [c for c in order if vscore.get(c, -1.0) >= threshold]
+        reranker = self.reranker if mode == "hybrid" else None
+        want = max(k, int(self.cfg["rag.rerank_candidates"])) if reranker else k
         rows = self._rows(order)
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -143,9 +145,18 @@ class Retriever:
                 continue  # the same text in two files is one hit
             seen.add(row["content_hash"])
             hits.append(self._hit(row, fused[cid], vscore.get(cid), vrank.get(cid), krank.get(cid)))
-            if len(hits) == k:
+            if len(hits) == want:
                 break
+        if reranker is not None:
+            hits = reranker.rerank(query, hits)[:k]
         return hits
+
+    @property
+    def reranker(self) -> Any:
+        """The cross-encoder of ``rag.rerank`` (engine.rerank), or None when it is off."""
+        from ragterm.engine.rerank import load_reranker
+
+        return load_reranker(str(self.cfg["rag.rerank"]))
 
     # -- the two rankings -----------------------------------------------------------------------
 

@@ -266,7 +266,9 @@ def _print_status(conn: Any, as_json: bool) -> None:
 
     rows = store.status(conn)
     model = store.index_model(conn)
-    configured = load_config()["embed.model"]
+    from ragterm.engine.embed import configured_name
+
+    configured = configured_name(load_config())
     missing = store.count_missing_vectors(conn)
     if as_json:
         click.echo(

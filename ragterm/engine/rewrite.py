@@ -7,9 +7,10 @@ conversation loses its sources. Two ways to rewrite it, chosen by ``rag.rewrite`
   follow-up leans on them (a pronoun, "and …", "what about …", or almost no words of its own).
   Instant and deterministic; it never drops the user's own words.
 - ``model``: ask the chat model for a standalone question (temperature 0, a few dozen tokens).
-  Only as good as the model: the bundled 135M one does worse than ``terms`` on the follow-up dev
-  set (docs/benchmarks.md), so ``auto`` uses the model only when it has at least
-  ``MODEL_MIN_PARAMS`` parameters or is a remote server, and ``terms`` otherwise.
+  Only as good as the model, and a local model's rewrite replaces the conversation in its KV
+  cache (the answer's prompt is evaluated again). The bundled 135M one does worse than ``terms``
+  on the follow-up dev set (docs/benchmarks.md), so ``auto`` uses the model only when it has at
+  least ``MODEL_MIN_PARAMS`` parameters or is a remote server, and ``terms`` otherwise.
 - ``off``: search the follow-up's own words.
 
 A question that stands on its own ("How do I decode base64?") is searched as typed either way.

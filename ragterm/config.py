@@ -210,6 +210,30 @@ SETTINGS: dict[str, Setting] = {
             "a number from 0 to 1",
         ),
         _S(
+            "rag.rewrite",
+            str,
+            "auto",
+            "follow-up questions searched as standalone queries: model (the chat model rewrites "
+            "them), terms (carry the earlier question's words), auto (model when it has 1B+ "
+            "parameters or is remote, else terms), off",
+            choices=("auto", "model", "terms", "off"),
+        ),
+        _S(
+            "rag.rerank",
+            str,
+            "off",
+            "cross-encoder that re-orders the top candidates: off, a fastembed TextCrossEncoder "
+            "name (e.g. Xenova/ms-marco-MiniLM-L-6-v2, downloaded once) or a folder holding one",
+        ),
+        _S(
+            "rag.rerank_candidates",
+            int,
+            20,
+            "candidates the cross-encoder re-orders when rag.rerank is on",
+            _between(1, 200),
+            "an integer from 1 to 200",
+        ),
+        _S(
             "rag.evidence",
             int,
             3,
@@ -239,6 +263,33 @@ SETTINGS: dict[str, Setting] = {
             str,
             "bundled:all-MiniLM-L6-v2",
             "embedding model: 'bundled:all-MiniLM-L6-v2' or any fastembed model name",
+        ),
+        _S(
+            "embed.backend",
+            str,
+            "local",
+            "where chunks are embedded: local (embed.model here) or remote (an OpenAI-compatible "
+            "/v1/embeddings server at embed.url)",
+            choices=("local", "remote"),
+        ),
+        _S("embed.url", str, "", "embedding server URL, e.g. http://gpu-box:8089/v1"),
+        _S("embed.remote_model", str, "", "model name to ask the embedding server for"),
+        _S("embed.api_key", str, "", "API key for the embedding server", secret=True),
+        _S(
+            "embed.timeout",
+            float,
+            60.0,
+            "seconds to wait for one embedding request",
+            _between(1.0, 3600.0),
+            "a number of seconds from 1 to 3600",
+        ),
+        _S(
+            "embed.retries",
+            int,
+            3,
+            "retries (with backoff) when the embedding server is down or busy",
+            _between(0, 20),
+            "an integer from 0 to 20",
         ),
         _S(
             "embed.batch_size",
@@ -273,6 +324,14 @@ SETTINGS: dict[str, Setting] = {
             "a positive number of megabytes",
         ),
         _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
+        _S(
+            "index.vector_store",
+            str,
+            "sqlite-vec",
+            "where vector candidates are searched (store.vectors): sqlite-vec, embedded in the "
+            "index file",
+            choices=("sqlite-vec",),
+        ),
         _S(
             "tune.watchdog_s",
             float,

@@ -7,22 +7,31 @@ Three measurements, each as a ratio or number from one run:
    length) vs raw fastembed (``TextEmbedding.embed``) over exactly the chunk texts the indexer
    embedded. Target: indexing >= 0.85x raw.
 2. re-run: the same corpus indexed again unchanged. Target: < 5% of the first run, 0 embedded.
-3. search: synthetic clustered unit vectors (10k and 100k chunks) stored through the real tables
-   (vectors + vec0 bit[dim]); ``Retriever.vector_search`` latency p50/p95 and recall@10 against
-   exact float cosine search. Target at 100k: p50 < 15 ms, recall@10 >= 0.95.
+3. search: synthetic clustered unit vectors (10k and 100k chunks; ``--sizes 1000000`` for 1M)
+   written straight to the real tables (vectors + vec0 bit[dim] + chunks, in blocks of 100k, one
+   transaction each: no embedding), then ``Retriever.vector_search`` latency p50/p95, recall@10
+   against exact float cosine search, the process's RSS and the database's size on disk.
+   Target at 100k: p50 < 15 ms, recall@10 >= 0.95.
+4. big folder (``--big-files N``): ``index_paths`` over N generated files of ~10 chunks each with
+   the embedding model replaced by hashed random vectors (``HashEmbedder``: the model's cost is
+   item 1's business), sampling RSS as it goes: memory must stay flat as chunks accumulate.
 
-    .venv/bin/python scripts/bench_index.py              # everything (~10 min on 2 cores)
+    .venv/bin/python scripts/bench_index.py              # 1-3 (~10 min on 2 cores)
     .venv/bin/python scripts/bench_index.py --skip-embed # only the search part
+    .venv/bin/python scripts/bench_index.py --skip-embed --sizes 1000000   # 1M chunks
+    .venv/bin/python scripts/bench_index.py --skip-embed --skip-search --big-files 10000
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -101,36 +110,38 @@ def bench_embedding(args: argparse.Namespace) -> None:
           f"embedded {again['embedded']}, unchanged {again['unchanged']}")  # fmt: skip
 
 
-def synthetic(n: int, dim: int, rng: np.random.Generator, clusters: int) -> np.ndarray:
-    """Unit vectors shaped like MiniLM sentence embeddings of real text: a shared direction
-    (random pairs have cosine ~0.2, as measured on the pydocs index), topic clusters, noise."""
-    mean = _unit(rng.standard_normal(dim))
-    centers = _unit(rng.standard_normal((clusters, dim)))
-    which = rng.integers(0, clusters, n)
-    noise = _unit(rng.standard_normal((n, dim)))
-    return _unit(0.45 * mean + 0.6 * centers[which] + 0.65 * noise)
-
-
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def fill(conn, vecs: np.ndarray) -> None:  # type: ignore[no-untyped-def]
-    """Store vectors through the real tables: collection, files, chunks, vectors, vec0."""
+def rss_mib() -> float:
+    """The process's resident memory now (VmRSS), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fill(conn, vecs: np.ndarray, start: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Store one block of vectors through the real tables, in one transaction: collection,
+    file, chunks (and their FTS rows), vectors, vec0."""
     from ragterm.store import index as store
     from ragterm.store.db import transaction
 
-    store.set_index_model(conn, "synthetic", vecs.shape[1])
-    store.ensure_vec_table(conn, vecs.shape[1])
+    if start == 0:
+        store.set_index_model(conn, "synthetic", vecs.shape[1])
+        store.ensure_vec_table(conn, vecs.shape[1])
     with transaction(conn):
-        conn.execute("INSERT INTO collections(id, name, root) VALUES (1, 'synthetic', '/syn')")
-        conn.execute(
-            "INSERT INTO files(id, collection_id, path, status) VALUES (1, 1, 'all.txt', 'indexed')"
-        )
+        if start == 0:
+            conn.execute("INSERT INTO collections(id, name, root) VALUES (1, 'synthetic', '/syn')")
+            conn.execute(
+                "INSERT INTO files(id, collection_id, path, status) "
+                "VALUES (1, 1, 'all.txt', 'indexed')"
+            )
         for a in range(0, len(vecs), 10_000):
             part = vecs[a : a + 10_000]
-            ids = range(a + 1, a + 1 + len(part))
+            ids = range(start + a + 1, start + a + 1 + len(part))
             conn.executemany(
                 "INSERT INTO vectors(id, content_hash, embedding) VALUES (?, ?, ?)",
                 ((i, f"h{i}", v.tobytes()) for i, v in zip(ids, part, strict=True)),
@@ -145,41 +156,182 @@ def fill(conn, vecs: np.ndarray) -> None:  # type: ignore[no-untyped-def]
             )
 
 
+BLOCK = 100_000
+
+
 def bench_search(args: argparse.Namespace) -> None:
+    from ragterm.store.db import connect
+
+    print("\n## vector search (synthetic 384-d clustered unit vectors, k=10, retrieval depth 40)")
+    print("| chunks | p50 ms | p95 ms | first search ms | recall@10 vs exact float | build s | "
+          "RSS MiB (search delta) | db GiB |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for n in args.sizes:
+        # unit vectors shaped like MiniLM sentence embeddings of real text: a shared direction
+        # (random pairs have cosine ~0.2, as measured on the pydocs index), topic clusters, noise
+        rng = np.random.default_rng(1)
+        dim, clusters = 384, max(n // 50, 10)
+        mean = _unit(rng.standard_normal(dim))
+        centers = _unit(rng.standard_normal((clusters, dim)))
+        folder = Path(tempfile.mkdtemp(prefix="ragterm-vec-", dir=args.tmp))
+        t = time.perf_counter()
+        conn = connect(folder / "v.db")
+        queries = None
+        best = None  # (queries, 10) exact top-10 so far: (cosines, ids), merged block by block
+        for start in range(0, n, BLOCK):
+            m = min(BLOCK, n - start)
+            which = rng.integers(0, clusters, m)
+            noise = _unit(rng.standard_normal((m, dim)))
+            vecs = _unit(0.45 * mean + 0.6 * centers[which] + 0.65 * noise)
+            del noise
+            if queries is None:  # near a document but far from identical: top-1 cosine ~0.6
+                idx = rng.integers(0, m, args.queries)
+                jitter = _unit(rng.standard_normal((args.queries, dim)))
+                queries = _unit(vecs[idx] + 1.2 * jitter)
+            sims = queries @ vecs.T
+            top = np.argpartition(-sims, 10, axis=1)[:, :10]
+            cand_s = np.take_along_axis(sims, top, 1)
+            cand_i = top + start + 1
+            if best is not None:
+                cand_s = np.concatenate([best[0], cand_s], 1)
+                cand_i = np.concatenate([best[1], cand_i], 1)
+            keep = np.argsort(-cand_s, axis=1)[:, :10]
+            best = (np.take_along_axis(cand_s, keep, 1), np.take_along_axis(cand_i, keep, 1))
+            fill(conn, vecs, start)
+            del vecs, sims
+        build_s = time.perf_counter() - t
+        assert queries is not None and best is not None
+        conn.close()
+        np.savez(folder / "queries.npz", queries=queries, exact=best[1])
+        # searched in a fresh process: its RSS is what a reader of this index holds
+        import subprocess
+
+        out = subprocess.run(
+            [sys.executable, __file__, "--search-db", str(folder)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        p50, p95, first_ms, recall, rss0, rss1 = (float(x) for x in out[-6:])
+        size = sum(f.stat().st_size for f in folder.glob("v.db*")) / 2**30
+        print(f"| {n:>7} | {p50:6.2f} | {p95:6.2f} | {first_ms:8.0f} | {recall:.4f} | "
+              f"{build_s:7.1f} | {rss1:.0f} ({rss1 - rss0:+.0f}) | {size:.2f} |")  # fmt: skip
+        if not args.keep:
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+    print("RSS: of a fresh process that opened the index and ran the queries (in brackets: what "
+          "the first search added, the bit codes it loads)")  # fmt: skip
+
+
+def search_child(folder: Path) -> None:
+    """Open a built index in this (fresh) process and time the queries saved beside it."""
     from ragterm import config
     from ragterm.engine.retrieval import Retriever
     from ragterm.store.db import connect
 
-    rng = np.random.default_rng(1)
-    print("\n## vector search (synthetic 384-d clustered unit vectors, k=10, retrieval depth 40)")
-    print("| chunks | p50 ms | p95 ms | recall@10 vs exact float | build s |")
-    print("|--------|--------|--------|--------------------------|---------|")
-    for n in args.sizes:
-        vecs = synthetic(n, 384, rng, clusters=max(n // 50, 10))
+    data = np.load(folder / "queries.npz")
+    queries, exact = data["queries"], data["exact"]
+    conn = connect(folder / "v.db")
+    retriever = Retriever(conn, cfg=config.load())
+    rss0 = rss_mib()
+    depth = 40  # what search(k=10) asks of the vector side
+    t = time.perf_counter()
+    retriever.vector_search(queries[0], depth)  # loads the bit codes
+    first_ms = (time.perf_counter() - t) * 1000
+    times, recalls = [], []
+    for q, want in zip(queries, exact, strict=True):
         t = time.perf_counter()
-        conn = connect(Path(tempfile.mkdtemp(prefix="ragterm-vec-")) / "v.db")
-        fill(conn, vecs)
-        build_s = time.perf_counter() - t
-        retriever = Retriever(conn, cfg=config.load())
-        # queries near a document but far from identical: best cosine ~0.6, as real queries
-        idx = rng.integers(0, n, args.queries)
-        queries = _unit(vecs[idx] + 1.2 * _unit(rng.standard_normal((args.queries, 384))))
-        times, recalls = [], []
-        depth = 40  # what search(k=10) asks of the vector side
-        for q in queries:
-            t = time.perf_counter()
-            got = retriever.vector_search(q, depth)
-            times.append((time.perf_counter() - t) * 1000)
-            exact = np.argsort(-(vecs @ q))[:10] + 1
-            recalls.append(len({c for c, _ in got[:10]} & set(exact.tolist())) / 10)
-        times.sort()
-        p50 = statistics.median(times)
-        p95 = times[int(len(times) * 0.95) - 1]
-        top1 = float(np.mean([np.max(vecs @ q) for q in queries[:50]]))
-        rand = float(np.mean(vecs[:200] @ vecs[200:400].T))
-        print(f"| {n:>6} | {p50:6.2f} | {p95:6.2f} | {np.mean(recalls):24.4f} | {build_s:7.1f} |"
-              f"  (query top-1 cos {top1:.2f}, random pair cos {rand:.2f})")  # fmt: skip
-        conn.close()
+        got = retriever.vector_search(q, depth)
+        times.append((time.perf_counter() - t) * 1000)
+        recalls.append(len({c for c, _ in got[:10]} & set(want.tolist())) / 10)
+    times.sort()
+    p95 = times[int(len(times) * 0.95) - 1]
+    print(statistics.median(times), p95, first_ms, np.mean(recalls), rss0, rss_mib())
+
+
+class HashEmbedder:
+    """Stands in for the embedding model in the big-folder run: a unit vector seeded by the text's
+    hash, at no cost, with the bundled model's real tokenizer for chunking."""
+
+    name, dim = "bench:hashed", 384
+
+    def __init__(self) -> None:
+        from ragterm.engine.embed import load_tokenizer
+
+        self._tok = load_tokenizer()
+        self.max_tokens = self._tok.max_tokens
+
+    def count_tokens(self, texts):  # type: ignore[no-untyped-def]
+        return self._tok.count_tokens(texts)
+
+    def token_offsets(self, text):  # type: ignore[no-untyped-def]
+        return self._tok.token_offsets(text)
+
+    def embed(self, texts, batch_size=32):  # type: ignore[no-untyped-def]
+        out = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.blake2b(t.encode(), digest_size=8).digest(), "little")
+            out.append(np.random.default_rng(seed).standard_normal(self.dim))
+        return _unit(np.asarray(out))
+
+    def embed_query(self, text):  # type: ignore[no-untyped-def]
+        return self.embed([text])[0]
+
+
+def make_big_corpus(root: Path, n_files: int, seed: int = 0) -> None:
+    """Files of ~10 chunks (at 200 tokens): ten paragraphs of 120-170 words."""
+    rng = random.Random(seed)
+    for i in range(n_files):
+        folder = root / f"part{i % 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        paras = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(120, 170))).capitalize() + "."
+            for _ in range(10)
+        ]
+        (folder / f"doc{i:06d}.md").write_text(f"# Doc {i}\n\n" + "\n\n".join(paras) + "\n")
+
+
+def bench_big_folder(args: argparse.Namespace) -> None:
+    from ragterm import config
+    from ragterm.engine.events import FileDone, IndexFinished
+    from ragterm.engine.indexer import index_paths
+    from ragterm.store.db import connect
+
+    corpus = Path(tempfile.mkdtemp(prefix="ragterm-big-", dir=args.tmp))
+    t = time.perf_counter()
+    make_big_corpus(corpus, args.big_files)
+    gen_s = time.perf_counter() - t
+    size_mb = sum(p.stat().st_size for p in corpus.rglob("*.md")) / 2**20
+    conn = connect()
+    samples: list[tuple[int, float]] = []  # (files done, RSS MiB)
+    peak = [rss_mib()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            peak[0] = max(peak[0], rss_mib())
+
+    threading.Thread(target=sample, daemon=True).start()
+    start_rss = rss_mib()
+    t = time.perf_counter()
+    counts: dict[str, int] = {}
+    done = 0
+    step = max(args.big_files // 10, 1)
+    for ev in index_paths(conn, [corpus], cfg=config.load(), embedder=HashEmbedder()):
+        if isinstance(ev, FileDone):
+            done += 1
+            if done % step == 0:
+                samples.append((done, rss_mib()))
+        elif isinstance(ev, IndexFinished):
+            counts = ev.counts
+    index_s = time.perf_counter() - t
+    stop.set()
+    (n_chunks,) = conn.execute("SELECT count(*) FROM chunks").fetchone()
+    print(f"\n## big folder: {args.big_files} files, {size_mb:.0f} MB of text (generated in "
+          f"{gen_s:.0f} s), {n_chunks} chunks, hashed vectors instead of the model")  # fmt: skip
+    print(f"indexed in {index_s:.0f} s ({n_chunks / index_s:.0f} chunks/s without embedding); "
+          f"counts {counts}")  # fmt: skip
+    print(f"RSS before {start_rss:.0f} MiB, peak {peak[0]:.0f} MiB; by files done: "
+          + ", ".join(f"{d}: {r:.0f}" for d, r in samples))  # fmt: skip
 
 
 def main() -> int:
@@ -189,13 +341,24 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--skip-embed", action="store_true")
     ap.add_argument("--skip-search", action="store_true")
+    ap.add_argument("--big-files", type=int, default=0, help="big-folder run with N files")
+    ap.add_argument("--tmp", default=None, help="folder for the temporary databases")
+    ap.add_argument("--keep", action="store_true", help="keep the synthetic databases")
+    ap.add_argument("--search-db", type=Path, help=argparse.SUPPRESS)  # the search child
     args = ap.parse_args()
+    if args.search_db:
+        os.environ["RAGTERM_HOME"] = str(args.search_db / "home")
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        search_child(args.search_db)
+        return 0
     os.environ["RAGTERM_HOME"] = tempfile.mkdtemp(prefix="ragterm-bench-")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     if not args.skip_embed:
         bench_embedding(args)
     if not args.skip_search:
         bench_search(args)
+    if args.big_files:
+        bench_big_folder(args)
     return 0
 
 

@@ -118,12 +118,12 @@ def _run(
         TimeElapsedColumn,
     )
 
-    from ragterm.engine.embed import load_embedder
+    from ragterm.engine.embed import configured_name, load_embedder
     from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
     from ragterm.engine.indexer import index_paths
 
     def produce(cancel: threading.Event) -> Iterator[Any]:
-        embedder = load_embedder(cfg["embed.model"])
+        embedder = load_embedder(configured_name(cfg), cfg=cfg)
         return index_paths(conn, targets, cfg=cfg, embedder=embedder, cancel=cancel,
                            reembed=reembed)  # fmt: skip
 
@@ -234,10 +234,11 @@ def _print_list(collections: list[Any], as_json: bool) -> None:
 
 def _print_status(conn: Any, as_json: bool) -> None:
     from ragterm.engine import collections
+    from ragterm.engine.embed import configured_name
 
     st = collections.status(conn)
     rows, missing = st.files, st.chunks_without_vectors
-    configured = load_config()["embed.model"]
+    configured = configured_name(load_config())
     if as_json:
         click.echo(
             json.dumps(

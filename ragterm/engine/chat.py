@@ -76,6 +76,7 @@ class Conversation:
         self._window_start_id: int | None = None  # first message id inside the context window
         self._last_user_id: int | None = None
         self._replace_from: int | None = None  # during a regenerate/edit: the exchange replaced
+        self.last_rewrite: Any = None  # the last turn's search query (engine.rewrite.Rewrite)
         stored_system = None
         if session_id is not None:
             session = chats.get_session(conn, session_id)
@@ -120,11 +121,28 @@ class Conversation:
         excluded: Iterable[int],
     ) -> list[Hit]:
         pinned = list(pinned)
+        self.last_rewrite = None
         if hits is None:
             use = self.cfg["rag.enabled"] if rag is None else rag
-            hits = retrieve(text, k or self.cfg["rag.top_k"]) if (use and retrieve) else []
+            query = text
+            if use and retrieve:
+                self.last_rewrite = self._standalone(text)
+                query = self.last_rewrite.query
+            hits = retrieve(query, k or self.cfg["rag.top_k"]) if (use and retrieve) else []
         skip = set(excluded) | {h.chunk_id for h in pinned}
         return pinned + [h for h in hits if h.chunk_id not in skip]
+
+    def _standalone(self, text: str) -> Any:
+        """The follow-up as a standalone search query (rag.rewrite; engine.rewrite says how)."""
+        from ragterm.engine import rewrite
+
+        turns: list[tuple[str, str]] = []
+        for m in self._stored():
+            if m.role == "user":
+                turns.append((m.content, ""))
+            elif m.role == "assistant" and turns:
+                turns[-1] = (turns[-1][0], m.content)
+        return rewrite.standalone(text, turns[-2:], self.cfg["rag.rewrite"], self.backend)
 
     def budget_preview(
         self, text: str, *, hits: list[Hit] | None = None, max_tokens: int | None = None
@@ -222,7 +240,8 @@ class Conversation:
         searched = hits is None and bool(use_rag and retrieve)
         units: list[Any] = []
         if found and (self.cfg["rag.evidence"] or self.cfg["rag.excerpt_lines"]):
-            units = evidence.rank(text, found, getattr(retrieve, "embedder", None))
+            asked = self.last_rewrite.query if self.last_rewrite is not None else text
+            units = evidence.rank(asked, found, getattr(retrieve, "embedder", None))
             if self.cfg["rag.excerpt_lines"]:
                 found = evidence.excerpt(found, units, self.cfg["rag.excerpt_lines"])
         params = SamplingParams.from_config(self.cfg, **sampling)
@@ -231,7 +250,14 @@ class Conversation:
         quotes = []
         if units and self.cfg["rag.evidence"]:
             quotes = evidence.select(units, p.hits, k=self.cfg["rag.evidence"])
-        yield Retrieved(p.hits, evidence=quotes, searched=searched)
+        rw = self.last_rewrite
+        yield Retrieved(
+            p.hits,
+            evidence=quotes,
+            searched=searched,
+            query=rw.query if rw is not None else "",
+            rewrite=rw.method if rw is not None else "none",
+        )
         if p.budget.dropped_turns or p.budget.dropped_chunks:
             parts = []
             if p.budget.dropped_turns:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ragterm import config, paths
-from ragterm.engine.embed import load_embedder
+from ragterm.engine.embed import configured_name, load_embedder
 from ragterm.engine.models import read_gguf, resolve_path
 from ragterm.errors import RagtermError
 from ragterm.store.db import can_load_extensions, check_fts5, connect, schema_state, sqlite_info
@@ -127,8 +127,9 @@ def check_chat_model() -> Check:
 def check_embedder() -> Check:
 
     try:
-        name = config.load()["embed.model"]
-        emb = load_embedder(name)
+        cfg = config.load()
+        name = configured_name(cfg)
+        emb = load_embedder(name, cfg=cfg)
         vec = emb.embed(["ragterm doctor"])
     except RagtermError as exc:
         return Check("embedding model", "FAIL", exc.message, exc.hint or "")

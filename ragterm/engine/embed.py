@@ -231,12 +231,28 @@ _cache: dict[tuple[str, int | None], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def load_embedder(name: str | None = None, *, threads: int | None = None) -> Embedder:
-    """A process-wide embedder per model name (loading takes a second; do it once)."""
-    if name is None:
-        from ragterm import config
+def configured_name(cfg: Any) -> str:
+    """The model name the settings ask for: ``remote:NAME`` when embedding on a server."""
+    if cfg["embed.backend"] == "remote":
+        return "remote:" + str(cfg["embed.remote_model"])
+    return str(cfg["embed.model"])
 
-        name = str(config.load()["embed.model"])
+
+def load_embedder(name: str | None = None, *, threads: int | None = None, cfg: Any = None) -> Any:
+    """A process-wide embedder per model name (loading takes a second; do it once).
+
+    ``remote:NAME`` is served by ``embed.url`` (engine.embed_remote), made afresh each time so a
+    changed URL takes effect."""
+    if name is None or name.startswith("remote:"):
+        if cfg is None:
+            from ragterm import config
+
+            cfg = config.load()
+        name = name or configured_name(cfg)
+        if name.startswith("remote:"):
+            from ragterm.engine.embed_remote import from_config
+
+            return from_config(cfg, name.removeprefix("remote:"))
     key = (name, threads)
     with _cache_lock:
         if key not in _cache:

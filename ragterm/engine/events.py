@@ -29,6 +29,7 @@ class Hit:
     vector_score: float | None = None  # cosine similarity
     vector_rank: int | None = None  # 1-based, None if not in the vector list
     keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
+    rerank_score: float | None = None  # the cross-encoder's score when rag.rerank is on
     n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
 
     def citation(self) -> str:
@@ -73,6 +74,8 @@ class Retrieved:
     hits: list[Hit]
     evidence: list[Any] = field(default_factory=list)
     searched: bool = False
+    query: str = ""  # what was searched: the question, or its standalone rewrite (engine.rewrite)
+    rewrite: str = "none"  # none | terms | model
 
     @property
     def nothing_found(self) -> bool:

@@ -49,13 +49,13 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _check_repo(repo: str, filename: str) -> None:
+def _check_repo(repo: str, filename: str, gguf: bool = True) -> None:
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise ModelError(
             f"invalid hub repository {repo!r}",
             hint="use OWNER/NAME, e.g. bartowski/Llama-3.2-1B-Instruct-GGUF",
         )
-    if not filename.lower().endswith(".gguf"):
+    if gguf and not filename.lower().endswith(".gguf"):
         raise ModelError(
             f"{filename!r} is not a .gguf file",
             hint="ragterm runs GGUF files; pick one from the repository's file list",
@@ -156,13 +156,15 @@ def download(
     sha256: str | None = None,
     size: int | None = None,
     cancel: threading.Event | None = None,
+    gguf: bool = True,
 ) -> Iterator[DownloadProgress | Path]:
-    """Yield progress while downloading, then the final path.
+    """Yield progress while downloading, then the final path (``gguf=False``: any file, e.g. a
+    reranker's ONNX model and tokenizer).
 
     ``sha256`` / ``size`` pin the file (the catalog's values); without them the hub's own hash is
     checked. A previous ``.part`` of the same remote file is resumed; Ctrl-C or ``cancel`` keeps it.
     """
-    _check_repo(repo, filename)
+    _check_repo(repo, filename, gguf)
     if offline():
         raise ModelError(
             "downloads are disabled (HF_HUB_OFFLINE is set)",

@@ -35,6 +35,7 @@ from ragterm.store.lock import db_file, writer_lock
 
 Event = IndexStarted | FileDone | EmbedProgress | IndexFinished
 CHUNKER_VERSION = 1
+MODEL_KEY = "index.collection_model."  # + collection id: the model that made its vectors
 FLUSH_AT = 256  # chunk texts gathered before embedding: ~30 s of work on a laptop CPU
 
 
@@ -78,9 +79,9 @@ def _index_paths(
         cfg = config.load()
     cancel = cancel or threading.Event()
     if embedder is None:
-        from ragterm.engine.embed import load_embedder
+        from ragterm.engine.embed import configured_name, load_embedder
 
-        embedder = load_embedder(cfg["embed.model"])
+        embedder = load_embedder(configured_name(cfg), cfg=cfg)
     check_model(conn, embedder, reembed=reembed)
     if reembed:
         store.drop_vectors(conn)
@@ -101,9 +102,11 @@ def check_model(conn: Connection, embedder: Any, *, reembed: bool = False) -> No
         return
     name, dim = stored
     if name != embedder.name or dim != embedder.dim:
+        names = [c.name for c in store.list_collections(conn)]
+        which = f" (collections: {', '.join(names[:5])})" if names else ""
         raise IndexingError(
-            f"the index was embedded with {name!r} ({dim} dims), but the embedding model is now "
-            f"{embedder.name!r} ({embedder.dim} dims)",
+            f"the index{which} was embedded with {name!r} ({dim} dims), but the embedding model "
+            f"is now {embedder.name!r} ({embedder.dim} dims); mixing models is refused",
             hint="run `ragterm index --reembed` to embed everything again with the new model, "
             f"or set it back: ragterm config set embed.model {name}",
         )
@@ -236,6 +239,7 @@ class _Run:
             absorbed = store.nested_in(self.conn, root)
             collection, scope = store.add_collection(self.conn, root), ""
         self.collection = collection
+        set_meta(self.conn, f"{MODEL_KEY}{collection.id}", self.embedder.name)
         opts = WalkOptions(
             max_bytes=int(float(self.cfg["index.max_file_mb"]) * 1024 * 1024),
             include_secrets=bool(self.cfg["index.include_secrets"]),

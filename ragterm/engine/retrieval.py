@@ -21,6 +21,7 @@ from ragterm.engine.events import Hit
 from ragterm.errors import IndexingError
 from ragterm.store import index as store
 from ragterm.store import search as sql
+from ragterm.store import vectors
 from ragterm.store.db import Connection
 
 MODES = ("hybrid", "vector", "keyword")
@@ -55,63 +56,6 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in unique[:64])
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-_SIGNS = (
-    np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(
-        np.float32
-    )
-    * 2
-    - 1
-)  # byte value -> its 8 bits as -1/+1
-
-
-class BitMatrix:
-    """Packed 1-bit vectors in memory, searched in two cheap steps before exact re-scoring.
-
-    1. Hamming distance to the query's bits over every vector (one contiguous row per 64-bit
-       word, ``np.bitwise_count``): keeps the best few thousand.
-    2. Asymmetric distance: the float query against those candidates' +-1 codes, by a lookup
-       table per byte; much closer to the true cosine than Hamming, so the exact float re-score
-       afterwards needs only a few hundred vectors read from SQLite.
-    """
-
-    def __init__(self, ids: np.ndarray, bits: np.ndarray) -> None:
-        self.ids = ids
-        self.bits = bits  # (n, nbytes) uint8
-        self.fast = bits.shape[1] % 8 == 0 and hasattr(np, "bitwise_count")
-        if self.fast:
-            self.words = np.ascontiguousarray(bits.view(np.uint64).T)  # (n_words, n)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def hamming(self, qbits: np.ndarray) -> np.ndarray:
-        if not self.fast:  # numpy < 2 or odd dimensions: a byte lookup table
-            return _POPCOUNT[self.bits ^ qbits].sum(axis=1, dtype=np.int32)
-        dist = np.zeros(len(self.ids), dtype=np.uint16)
-        for word, qword in zip(self.words, qbits.view(np.uint64), strict=True):
-            dist += np.bitwise_count(word ^ qword)
-        return dist
-
-    def nearest(self, qvec: np.ndarray, want: int) -> np.ndarray:
-        """Ids of about ``want`` vectors most likely to be nearest to ``qvec`` by cosine."""
-        n = len(self.ids)
-        if n <= want:
-            return self.ids
-        pool = min(n, max(want * 4, n // 50))
-        top = np.arange(n)
-        if pool < n:
-            top = np.argpartition(self.hamming(store.quantize(qvec)), pool)[:pool]
-        nbytes = self.bits.shape[1]
-        q = np.zeros(nbytes * 8, dtype=np.float32)
-        q[: len(qvec)] = qvec
-        table = (_SIGNS @ q.reshape(nbytes, 8).T).T  # (nbytes, 256)
-        scores = table[np.arange(nbytes), self.bits[top]].sum(axis=1)
-        return self.ids[top[np.argpartition(-scores, want)[:want]]]
-
-
 class Retriever:
     """Search the index. Cheap to create; the embedding model loads on the first vector search."""
 
@@ -123,20 +67,24 @@ class Retriever:
         self.conn = conn
         self.cfg = cfg
         self._embedder = embedder
-        self._bits: BitMatrix | None = None
-        self._bits_gen: str | None = None
+        self._vindex: Any = None  # store.vectors.VectorIndex, opened on the first vector search
 
     @property
     def embedder(self) -> Any:
         """The model the stored vectors were made with (queries must use the same one)."""
         stored = store.index_model(self.conn)
         if self._embedder is None:
-            from ragterm.engine.embed import load_embedder
+            from ragterm.engine.embed import configured_name, load_embedder
 
-            self._embedder = load_embedder(stored[0] if stored else self.cfg["embed.model"])
-        if stored is not None and stored[0] != self._embedder.name:
+            name = stored[0] if stored else configured_name(self.cfg)
+            self._embedder = load_embedder(name, cfg=self.cfg)
+        if stored is not None and (stored[0], stored[1]) != (
+            self._embedder.name,
+            self._embedder.dim,
+        ):
             raise IndexingError(
-                f"the index was embedded with {stored[0]!r}, not {self._embedder.name!r}",
+                f"the index was embedded with {stored[0]!r} ({stored[1]} dims), not "
+                f"{self._embedder.name!r} ({self._embedder.dim} dims)",
                 hint="run `ragterm index --reembed` to embed it again with the new model",
             )
         return self._embedder
@@ -188,6 +136,8 @@ class Retriever:
         order = sorted(fused, key=lambda c: fused[c], reverse=True)
         if threshold is not None:
             order = [c for c in order if vscore.get(c, -1.0) >= threshold]
+        reranker = self.reranker if mode == "hybrid" else None
+        want = max(k, int(self.cfg["rag.rerank_candidates"])) if reranker else k
         rows = self._rows(order)
         hits: list[Hit] = []
         seen: set[str] = set()
@@ -197,9 +147,18 @@ class Retriever:
                 continue  # the same text in two files is one hit
             seen.add(row["content_hash"])
             hits.append(self._hit(row, fused[cid], vscore.get(cid), vrank.get(cid), krank.get(cid)))
-            if len(hits) == k:
+            if len(hits) == want:
                 break
+        if reranker is not None:
+            hits = reranker.rerank(query, hits)[:k]
         return hits
+
+    @property
+    def reranker(self) -> Any:
+        """The cross-encoder of ``rag.rerank`` (engine.rerank), or None when it is off."""
+        from ragterm.engine.rerank import load_reranker
+
+        return load_reranker(str(self.cfg["rag.rerank"]))
 
     # -- the two rankings -----------------------------------------------------------------------
 
@@ -246,20 +205,10 @@ class Retriever:
         return out[:n]
 
     def _hamming_candidates(self, qvec: np.ndarray, want: int, dim: int) -> list[int]:
-        """``want`` candidate vector ids for ``qvec``, from the 1-bit codes.
-
-        The codes are read once from the vec0 table's storage and cached until the index changes
-        (see BitMatrix); vec0's own KNN query (Hamming) is the fallback. Its cost grows with k,
-        which is why it is not the first choice when hundreds of candidates are re-scored.
-        """
-        gen = store.vectors_generation(self.conn)
-        if self._bits_gen != gen:
-            loaded = store.load_bits(self.conn, dim)
-            self._bits = BitMatrix(*loaded) if loaded is not None else None
-            self._bits_gen = gen
-        if self._bits is None:
-            return sql.knn_bits(self.conn, store.quantize(qvec).tobytes(), want)
-        return [int(i) for i in self._bits.nearest(qvec, want)]
+        """``want`` candidate vector ids for ``qvec`` from the vector index (store.vectors)."""
+        if self._vindex is None:
+            self._vindex = vectors.open_index(self.conn, dim, self.cfg["index.vector_store"])
+        return self._vindex.candidates(qvec, want)
 
     def _exact_filtered(
         self, qvec: np.ndarray, n: int, where: str, args: Sequence[Any], dim: int

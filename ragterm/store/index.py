@@ -193,6 +193,8 @@ def _insert_vectors(conn: Connection, vectors: dict[str, np.ndarray]) -> int:
                 f"INSERT INTO {VEC_TABLE}(rowid, embedding) VALUES (?, vec_bit(?))",
                 (cur.lastrowid, quantize(vec).tobytes()),
             )
+    if added:  # readers that cached the bit codes (store.vectors) must see the new vectors
+        _bump_generation(conn)
     return added
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine import collections, sessions
+from ragterm.engine import collections, rewrite, sessions
 from ragterm.engine.chat import Conversation, make_retriever, open_conversation
 from ragterm.engine.events import Done, Hit
 from ragterm.engine.sessions import Session, StoredMessage
@@ -102,11 +102,28 @@ class ChatController:
     # -- settings ------------------------------------------------------------------------------
 
     def set_rag(self, arg: str) -> bool:
-        """``on``, ``off``, or empty to toggle."""
-        if arg not in ("on", "off", ""):
-            raise RagtermError(f"/rag takes on or off, not {arg!r}", hint="/rag on")
-        self.rag = (not self.rag) if not arg else arg == "on"
+        """``on``, ``off``, empty to toggle, or ``rewrite MODE`` (how follow-ups are searched)."""
+        words = arg.split()
+        if words[:1] == ["rewrite"]:
+            mode = words[1] if len(words) > 1 else ""
+            if mode not in rewrite.MODES:
+                raise RagtermError(f"/rag rewrite takes one of {', '.join(rewrite.MODES)}",
+                                   hint="/rag rewrite terms")  # fmt: skip
+            self.cfg = self.cfg.with_overrides(**{"rag.rewrite": mode})
+            if self.conv is not None:
+                self.conv.cfg = self.conv.cfg.with_overrides(**{"rag.rewrite": mode})
+        elif arg not in ("on", "off", ""):
+            raise RagtermError(f"/rag takes on, off or rewrite MODE, not {arg!r}", hint="/rag on")
+        else:
+            self.rag = (not self.rag) if not arg else arg == "on"
         return self.rag
+
+    def rag_text(self) -> str:
+        """What /rag reports: retrieval on/off, chunks, and how follow-ups are searched."""
+        backend = self.conv.backend if self.conv is not None else None
+        return f"retrieval {'on' if self.rag else 'off'}, {self.k} chunks; " + rewrite.describe(
+            self.cfg["rag.rewrite"], backend
+        )
 
     def set_k(self, arg: str) -> int:
         try:

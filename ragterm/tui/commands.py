@@ -21,7 +21,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("tune", "", "fine-tune a persona (/tune NAME shows or resumes its training)"),
     Command("index", "PATH", "index a folder in the background"),
     Command("collections", "", "list indexed folders"),
-    Command("rag", "on|off", "use the indexed folders when answering"),
+    Command(
+        "rag",
+        "on|off|rewrite auto|model|terms|off",
+        "use the indexed folders when answering; how follow-ups are searched",
+    ),  # fmt: skip
     Command("k", "N", "number of retrieved excerpts per question"),
     Command("sources", "", "show or hide the sources panel"),
     Command("inspect", "", "retrieval inspector for the selected answer"),

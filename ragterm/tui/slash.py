@@ -77,6 +77,7 @@ async def _collections(screen: ChatScreen, arg: str) -> None:
 async def _rag(screen: ChatScreen, arg: str) -> None:
     screen.status(rag=screen.controller.set_rag(arg))
     screen.update_meter()
+    screen.notify(screen.controller.rag_text(), title="/rag")
 
 
 async def _k(screen: ChatScreen, arg: str) -> None:

@@ -144,9 +144,11 @@ def test_bit_scan_agrees_with_vec0_knn_and_sees_new_vectors(tmp_path, embedder):
     r = Retriever(conn, embedder=embedder, cfg=load())
     qvec = embedder.embed_query("molten rock from mountains")
     fast = r.vector_search(qvec, 3)
-    assert r._bits is not None and len(r._bits) == 3  # read from vec0's storage
-    r._bits, r._bits_gen = None, store.vectors_generation(conn)  # force vec0's KNN query
+    vindex = r._vindex
+    assert vindex.name == "sqlite-vec" and len(vindex) == 3  # read from vec0's storage
+    vindex._bits, vindex._bits_gen = None, store.vectors_generation(conn)  # force vec0's KNN
     assert r.vector_search(qvec, 3) == fast
     (root / "n9.txt").write_text("Magma chambers feed volcanoes.\n")
     list(index_paths(conn, [root], embedder=embedder, cfg=load()))
     assert r.search("magma chamber", k=1)[0].rel_path == "n9.txt"
+    assert r.search("magma chamber", k=1, mode="vector")[0].rel_path == "n9.txt"

@@ -75,8 +75,12 @@ def test_before_the_model_loads_nothing_is_sent():
 
 def test_settings_are_validated(ctl):
     assert ctl.set_rag("off") is False and ctl.set_rag("") is True
-    with pytest.raises(RagtermError, match="/rag takes on or off"):
+    with pytest.raises(RagtermError, match="/rag takes on, off or rewrite"):
         ctl.set_rag("maybe")
+    ctl.set_rag("rewrite off")  # how follow-ups are searched, said by /rag
+    assert ctl.cfg["rag.rewrite"] == "off" and "searched as typed" in ctl.rag_text()
+    with pytest.raises(RagtermError, match="/rag rewrite takes one of"):
+        ctl.set_rag("rewrite sideways")
     assert ctl.set_k("7") == 7
     for bad in ("0", "x", "101"):
         with pytest.raises(RagtermError, match="/k needs a number"):

@@ -283,6 +283,7 @@ class ChatScreen(Screen[None]):
             await answer.append(ev.text)
         elif isinstance(ev, Retrieved):
             answer.sources = list(ev.hits)
+            answer.searched_for = (ev.query, ev.rewrite)
             notes = []
             if ev.nothing_found:
                 notes.append(
@@ -571,7 +572,9 @@ class ChatScreen(Screen[None]):
             if result == "regenerate":
                 await self.run_command("regenerate", "")
 
-        self.app.push_screen(InspectorScreen(answer.sources, self.pinned, self.excluded), done)
+        self.app.push_screen(
+            InspectorScreen(answer.sources, self.pinned, self.excluded, answer.searched_for), done
+        )
 
     def open_tune(self, name: str = "") -> None:
 

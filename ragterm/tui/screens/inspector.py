@@ -1,4 +1,5 @@
-"""Retrieval inspector: keyword rank, vector rank, fused score and token cost of each hit.
+"""Retrieval inspector: the query searched (a follow-up's standalone rewrite), then keyword rank,
+vector rank, fused score and token cost of each hit.
 
 p pins a chunk (always included), x excludes it, r regenerates the answer with those choices.
 """
@@ -25,15 +26,27 @@ class InspectorScreen(ModalScreen[str | None]):
         Binding("escape", "dismiss(None)", "Close"),
     ]
 
-    def __init__(self, hits: list[Any], pinned: dict[int, Any], excluded: set[int]) -> None:
+    def __init__(
+        self,
+        hits: list[Any],
+        pinned: dict[int, Any],
+        excluded: set[int],
+        searched_for: tuple[str, str] = ("", "none"),
+    ) -> None:
         super().__init__()
         self.hits = hits
+        self.searched_for = searched_for  # (query, how it was rewritten: none | terms | model)
         self.pinned = pinned  # chunk_id -> Hit, shared with the chat screen
         self.excluded = excluded
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label("Retrieval inspector", classes="panel-title")
+            query, how = self.searched_for
+            if query:
+                note = {"terms": "follow-up + earlier terms", "model": "rewritten by the model"}
+                extra = f"  ({note[how]})" if how in note else ""
+                yield Label(Text(f"searched for: {query}{extra}"), id="inspector-query")
             yield DataTable(id="inspector-table", cursor_type="row", zebra_stripes=True)
             yield Label("p pin · x exclude · r regenerate · Esc close", classes="dim")
         yield Footer()

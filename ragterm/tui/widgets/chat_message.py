@@ -36,6 +36,7 @@ class ChatMessage(Vertical, can_focus=True):
         self.content = content
         self.status = status
         self.sources: list[Any] = list(sources or [])  # Hit objects
+        self.searched_for: tuple[str, str] = ("", "none")  # (query, rewrite) of this answer
         self.message_id = message_id
         self.evidence: list[Any] = list(evidence or [])  # engine.evidence.Evidence
         self.notes: list[str] = list(notes or [])

@@ -21,6 +21,7 @@ import numpy as np
 
 from ragterm.errors import IndexingError
 from ragterm.store import index as store
+from ragterm.store import search
 from ragterm.store.db import Connection
 
 
@@ -122,11 +123,7 @@ class SqliteVecIndex:
     def candidates(self, qvec: np.ndarray, want: int) -> list[int]:
         bits = self._load()
         if bits is None:  # an unknown vec0 layout: its own KNN query (Hamming)
-            rows = self.conn.execute(
-                f"SELECT rowid FROM {store.VEC_TABLE} WHERE embedding MATCH vec_bit(?) AND k = ?",
-                (store.quantize(qvec).tobytes(), want),
-            ).fetchall()
-            return [int(r[0]) for r in rows]
+            return search.knn_bits(self.conn, store.quantize(qvec).tobytes(), want)
         return [int(i) for i in bits.nearest(qvec, want)]
 
 

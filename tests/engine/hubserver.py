@@ -6,8 +6,9 @@ What ``huggingface_hub`` needs, as huggingface.co serves an LFS file:
     a second server on another port, so another host as far as headers are concerned;
   * the CDN serves ``/blobs/{sha256}`` with HTTP Range support.
 Both record what they were sent (Range and Authorization headers), and the CDN can misbehave on
-request: cut the first response short, then fail until ``recover()``; serve corrupted bytes; or
-trickle slowly so that a test can cancel mid-download.
+request: cut the first response short, then fail until ``recover()``; serve corrupted bytes;
+trickle slowly; or stop mid-file until ``release()``, so that a test can cancel a download that
+cannot have finished first, however slow the machine.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class HubServer:
         fail_after_drop: bool = False,
         corrupt: bool = False,
         throttle: float = 0.0,
+        hold_after: int | None = None,
     ) -> None:
         self.root = root
         self.drop_after = drop_after  # cut the first CDN response after this many bytes
@@ -56,6 +58,10 @@ class HubServer:
         self.failing = False
         self.corrupt = corrupt  # serve the file with one byte changed (the etag stays right)
         self.throttle = throttle  # seconds to sleep per 64 KiB sent
+        # the first CDN response stops after this many bytes (more than 10 MiB: huggingface_hub
+        # writes in 10 MiB pieces; less than its 10 s read timeout is spent held) ...
+        self.hold_after = hold_after
+        self.released = threading.Event()  # ... until release()
         self.ranges: list[str | None] = []  # Range header of every CDN GET
         self.hub_auth: list[str | None] = []  # Authorization header of every hub request
         self.cdn_auth: list[str | None] = []  # ... and of every CDN request
@@ -69,6 +75,9 @@ class HubServer:
 
     def recover(self) -> None:
         self.failing = False
+
+    def release(self) -> None:
+        self.released.set()
 
     def sha256(self, path: Path) -> str:
         for sha, p in self._blobs.items():
@@ -189,8 +198,13 @@ class HubServer:
                     self.connection.shutdown(2)
                     return
                 step = 1 << 16
+                hold, server.hold_after = server.hold_after, None
                 try:
                     for i in range(0, len(chunk), step):
+                        if hold is not None and i >= hold:
+                            self.wfile.flush()
+                            server.released.wait(120)
+                            hold = None
                         self.wfile.write(chunk[i : i + step])
                         if server.throttle:
                             time.sleep(server.throttle)
@@ -205,6 +219,7 @@ class HubServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.released.set()
         self.hub.stop()
         self.cdn.stop()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from rich.text import Text
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +25,24 @@ async def wait_for(pilot: Any, cond: Callable[[], bool], timeout: float = 30.0) 
     t0 = time.monotonic()
     while not cond():
         if time.monotonic() - t0 > timeout:
-            raise AssertionError("timed out waiting for the app")
+            raise AssertionError(f"timed out waiting for the app\n{diagnose(pilot.app)}")
         await pilot.pause(0.05)
+
+
+def diagnose(app: Any) -> str:
+    """What a timed-out test saw: the screen's text and what else was using the CPU."""
+    lines = [f"screen {type(app.screen).__name__}:"]
+    for widget in app.screen.query("Static, Label, Input"):
+        if widget.display:
+            shown = widget.value if hasattr(widget, "value") else widget.render()
+            text = str(shown).strip() if isinstance(shown, str | Text) else ""
+            if text:
+                lines.append(f"  #{widget.id or type(widget).__name__}: {text[:200]}")
+    ps = subprocess.run(
+        ["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"], capture_output=True, text=True
+    )
+    lines += ["processes:", *[f"  {line[:160]}" for line in ps.stdout.splitlines()[:8]]]
+    return "\n".join(lines)
 
 
 async def ready(pilot: Any) -> Any:

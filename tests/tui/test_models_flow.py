@@ -130,7 +130,7 @@ async def test_escape_stops_a_download_in_the_picker(
     tiny_catalog, monkeypatch, ragterm_home
 ) -> None:
     root, _ = tiny_catalog
-    with HubServer(root, throttle=0.005) as hub:
+    with HubServer(root, hold_after=24 << 20) as hub:  # stops mid-file until released
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         app = RagtermApp()
         async with app.run_test(size=(120, 40)) as pilot:
@@ -141,6 +141,8 @@ async def test_escape_stops_a_download_in_the_picker(
             bar = picker.query_one("#pull-progress")
             await wait_for(pilot, lambda: (bar.progress or 0) > 0)
             await pilot.press("escape")
+            await pilot.pause(0.3)  # the download's poll sees the flag while the CDN holds
+            hub.release()
             status = picker.query_one("#pull-status")
             await wait_for(
                 pilot, lambda: "choose the model again to resume" in str(status.render())

@@ -251,6 +251,15 @@ SETTINGS: dict[str, Setting] = {
             "an integer from 0 to 200",
         ),
         _S(
+            "rag.order",
+            str,
+            "evidence",
+            "order of the sources sent to the model: evidence (the source holding the best "
+            "evidence line first: small models answer mostly from the first source) or "
+            "retrieval (the search's ranking)",
+            choices=("evidence", "retrieval"),
+        ),
+        _S(
             "rag.adapter",
             str,
             "auto",

@@ -242,6 +242,8 @@ class Conversation:
         if found and (self.cfg["rag.evidence"] or self.cfg["rag.excerpt_lines"]):
             asked = self.last_rewrite.query if self.last_rewrite is not None else text
             units = evidence.rank(asked, found, getattr(retrieve, "embedder", None))
+            if self.cfg["rag.order"] == "evidence":
+                found = evidence.by_evidence(found, units)
             if self.cfg["rag.excerpt_lines"]:
                 found = evidence.excerpt(found, units, self.cfg["rag.excerpt_lines"])
         params = SamplingParams.from_config(self.cfg, **sampling)

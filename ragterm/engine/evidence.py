@@ -294,6 +294,19 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
     return out
 
 
+def by_evidence(hits: Sequence[Hit], units: Sequence[_Unit]) -> list[Hit]:
+    """``hits`` re-ordered by their best line's score (ties keep the search's order).
+
+    The bundled model answers mostly from the first source it is sent; the search ranks whole
+    chunks, the line scores rank what the question asks (heappushpop's chunk second, under
+    heapreplace's, until the line that says "push, then pop" puts it first).
+    """
+    best: dict[int, float] = {}
+    for u in units:
+        best[id(u.hit)] = max(best.get(id(u.hit), -math.inf), u.score)
+    return sorted(hits, key=lambda h: -best.get(id(h), -math.inf))
+
+
 def select(
     units: Sequence[_Unit],
     sent: Sequence[Hit],

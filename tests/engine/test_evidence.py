@@ -104,6 +104,23 @@ def test_excerpts_put_the_most_relevant_passage_of_a_source_first():
     assert sent[2] == "…" and len(sent) > 3  # ...then the next best, after a gap mark
 
 
+def test_the_source_holding_the_best_line_is_sent_first(indexed):
+    """The search ranked heapreplace's chunk first; the question asks for heappushpop (the
+    words overlap alike: the embedding model tells the lines apart)."""
+    from ragterm.engine.events import Hit
+
+    replace_ = Hit(1, "heapq.heapreplace(heap, item)\nPop and return the smallest item from the "
+                   "heap, and also push the new item.", "/d/heapq.html", "heapq.html", "d",
+                   start_line=57)  # fmt: skip
+    pushpop = Hit(2, "heapq.heappushpop(heap, item)\nPush item on the heap, then pop and return "
+                  "the smallest item from the heap.", "/d/heapq.html", "heapq.html", "d",
+                  start_line=29)  # fmt: skip
+    q = "Which heapq function pushes an item on the heap, then pops and returns the smallest item?"
+    units = evidence.rank(q, [replace_, pushpop], indexed[1].embedder)
+    assert [h.chunk_id for h in evidence.by_evidence([replace_, pushpop], units)] == [2, 1]
+    assert evidence.by_evidence([replace_, pushpop], []) == [replace_, pushpop]  # no scores
+
+
 def test_citations_of_sources_never_sent_are_dropped_and_reported():
     c = check_citations("Use -f [1]. Also see [7] and [2, 9].", 2)
     assert c.valid == [1, 2] and c.invalid == [7, 9]

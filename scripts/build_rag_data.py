@@ -218,6 +218,8 @@ def main() -> int:
                 stats["skipped"] += 1
                 continue
             units = evidence.rank(q, hits, search.embedder)
+            if cfg["rag.order"] == "evidence":  # as the app sends them: best evidence line first
+                hits = evidence.by_evidence(hits, units)
             sent = evidence.excerpt(hits, units, lines) if lines else hits
             holder = next(
                 (

@@ -16,6 +16,7 @@ the code `ragterm ask` runs, greedy (temperature 0). Per model and adapter setti
 
     .venv/bin/python scripts/bench_answers.py --home /tmp/pydocs-home --adapter both
     .venv/bin/python scripts/bench_answers.py --evidence-only  # evidence scoring only
+    .venv/bin/python scripts/bench_answers.py --order-only --dev scripts/data/answers_val.jsonl
 """
 
 from __future__ import annotations
@@ -92,6 +93,30 @@ def evidence_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
         print(f"| {name} | {n}/{len(pos)} | {n / len(pos):.2f} |")
 
 
+def order_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
+    """How often the first source sent holds the answer, per ``rag.order`` (no model: the 135M
+    model answers from source [1], so this predicts its answers at a fraction of the time)."""
+    from ragterm.engine import evidence
+    from ragterm.engine.chat import make_retriever
+
+    search = make_retriever(conn, cfg)
+    assert search is not None, "nothing indexed"
+    pos = [q for q in dev if q["file"]]
+    right = {"retrieval": 0, "evidence": 0}
+    for q in pos:
+        hits = search(q["question"], cfg["rag.top_k"])
+        units = evidence.rank(q["question"], hits, search.embedder)
+        for order, sent in (("retrieval", hits), ("evidence", evidence.by_evidence(hits, units))):
+            first = evidence.excerpt(sent[:1], units, cfg["rag.excerpt_lines"])[0]
+            text = f"{first.heading}\n{first.text}"
+            right[order] += first.rel_path == q["file"] and holds(text, q["expected"])
+    print(f"\n## first source holds the answer ({len(pos)} questions, top_k {cfg['rag.top_k']}, "
+          f"excerpt_lines {cfg['rag.excerpt_lines']})\n")  # fmt: skip
+    print("| rag.order | first source right |\n|---|---|")
+    for order, n in right.items():
+        print(f"| {order} | {n / max(len(pos), 1):.2f} |")
+
+
 def thresholds(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
     """Best cosine of the retrieved chunks, for questions with and without an answer."""
     from ragterm.engine.chat import make_retriever
@@ -103,6 +128,8 @@ def thresholds(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
         hits = search.retriever.search(q["question"], k=5)
         best[bool(q["file"])].append(max((h.vector_score or 0) for h in hits) if hits else 0)
     for has, vals in best.items():
+        if not vals:
+            continue
         vals.sort()
         label = "answer in corpus" if has else "no answer in corpus"
         print(f"best cosine, {label}: min {vals[0]:.3f} median {vals[len(vals) // 2]:.3f} "
@@ -159,6 +186,7 @@ def main() -> int:
     ap.add_argument("--adapter", default="both", help="auto, off, both, or an adapter path")
     ap.add_argument("--limit", type=int, help="first N questions only")
     ap.add_argument("--evidence-only", action="store_true", help="evidence variants, no model")
+    ap.add_argument("--order-only", action="store_true", help="first source right, no model")
     ap.add_argument("--json", type=Path, help="write every answer to this file")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
@@ -177,6 +205,9 @@ def main() -> int:
     thresholds(conn, cfg, dev)
     if args.evidence_only:
         evidence_only(conn, cfg, dev)
+        return 0
+    if args.order_only:
+        order_only(conn, cfg, dev)
         return 0
     models = args.model or [cfg["chat.model"]]
     adapters = ["auto", "off"] if args.adapter == "both" else [args.adapter]

@@ -121,8 +121,10 @@ class ChatController:
     def rag_text(self) -> str:
         """What /rag reports: retrieval on/off, chunks, and how follow-ups are searched."""
         backend = self.conv.backend if self.conv is not None else None
-        return f"retrieval {'on' if self.rag else 'off'}, {self.k} chunks; " + rewrite.describe(
-            self.cfg["rag.rewrite"], backend
+        order = "best evidence first" if self.cfg["rag.order"] == "evidence" else "search order"
+        return (
+            f"retrieval {'on' if self.rag else 'off'}, {self.k} chunks ({order}); "
+            + rewrite.describe(self.cfg["rag.rewrite"], backend)
         )
 
     def set_k(self, arg: str) -> int:

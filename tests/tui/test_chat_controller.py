@@ -79,6 +79,7 @@ def test_settings_are_validated(ctl):
         ctl.set_rag("maybe")
     ctl.set_rag("rewrite off")  # how follow-ups are searched, said by /rag
     assert ctl.cfg["rag.rewrite"] == "off" and "searched as typed" in ctl.rag_text()
+    assert "(best evidence first)" in ctl.rag_text()  # rag.order, the default
     with pytest.raises(RagtermError, match="/rag rewrite takes one of"):
         ctl.set_rag("rewrite sideways")
     assert ctl.set_k("7") == 7

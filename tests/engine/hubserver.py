@@ -6,9 +6,9 @@ What ``huggingface_hub`` needs, as huggingface.co serves an LFS file:
     a second server on another port, so another host as far as headers are concerned;
   * the CDN serves ``/blobs/{sha256}`` with HTTP Range support.
 Both record what they were sent (Range and Authorization headers), and the CDN can misbehave on
-request: cut the first response short, then fail until ``recover()``; serve corrupted bytes;
-trickle slowly; or stop mid-file until ``release()``, so that a test can cancel a download that
-cannot have finished first, however slow the machine.
+request: cut the first response short, then fail until ``recover()``; serve corrupted bytes; or
+stop mid-file until ``release()``, so that a test can cancel a download that cannot have finished
+first, however fast the machine.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import hashlib
 import http.server
 import re
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,6 @@ class HubServer:
         drop_after: int | None = None,
         fail_after_drop: bool = False,
         corrupt: bool = False,
-        throttle: float = 0.0,
         hold_after: int | None = None,
     ) -> None:
         self.root = root
@@ -57,7 +55,6 @@ class HubServer:
         self.fail_after_drop = fail_after_drop  # then answer 503 until recover()
         self.failing = False
         self.corrupt = corrupt  # serve the file with one byte changed (the etag stays right)
-        self.throttle = throttle  # seconds to sleep per 64 KiB sent
         # the first CDN response stops after this many bytes (more than 10 MiB: huggingface_hub
         # writes in 10 MiB pieces; less than its 10 s read timeout is spent held) ...
         self.hold_after = hold_after
@@ -206,8 +203,6 @@ class HubServer:
                             server.released.wait(120)
                             hold = None
                         self.wfile.write(chunk[i : i + step])
-                        if server.throttle:
-                            time.sleep(server.throttle)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True
 

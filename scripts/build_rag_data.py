@@ -218,9 +218,7 @@ def main() -> int:
                 stats["skipped"] += 1
                 continue
             units = evidence.rank(q, hits, search.embedder)
-            if cfg["rag.order"] == "evidence":  # as the app sends them: best evidence line first
-                hits = evidence.by_evidence(hits, units)
-            sent = evidence.excerpt(hits, units, lines) if lines else hits
+            sent = evidence.as_sent(hits, units, order=cfg["rag.order"], lines=lines)
             holder = next(
                 (
                     n

@@ -242,10 +242,9 @@ class Conversation:
         if found and (self.cfg["rag.evidence"] or self.cfg["rag.excerpt_lines"]):
             asked = self.last_rewrite.query if self.last_rewrite is not None else text
             units = evidence.rank(asked, found, getattr(retrieve, "embedder", None))
-            if self.cfg["rag.order"] == "evidence":
-                found = evidence.by_evidence(found, units)
-            if self.cfg["rag.excerpt_lines"]:
-                found = evidence.excerpt(found, units, self.cfg["rag.excerpt_lines"])
+            found = evidence.as_sent(
+                found, units, order=self.cfg["rag.order"], lines=self.cfg["rag.excerpt_lines"]
+            )
         params = SamplingParams.from_config(self.cfg, **sampling)
         p, stored = self._plan(text, found, params.max_tokens)
         params.max_tokens = p.max_tokens

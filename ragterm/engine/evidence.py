@@ -307,6 +307,13 @@ def by_evidence(hits: Sequence[Hit], units: Sequence[_Unit]) -> list[Hit]:
     return sorted(hits, key=lambda h: -best.get(id(h), -math.inf))
 
 
+def as_sent(hits: Sequence[Hit], units: Sequence[_Unit], *, order: str, lines: int) -> list[Hit]:
+    """The sources as the model gets them (``rag.order``, ``rag.excerpt_lines``): the one place
+    the chat and the adapter's training data (scripts/build_rag_data.py) both take them from."""
+    sent = by_evidence(hits, units) if order == "evidence" else list(hits)
+    return excerpt(sent, units, lines) if lines else sent
+
+
 def select(
     units: Sequence[_Unit],
     sent: Sequence[Hit],

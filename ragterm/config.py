@@ -264,7 +264,8 @@ SETTINGS: dict[str, Setting] = {
             str,
             "auto",
             "LoRA adapter that teaches the bundled model to answer from sources: auto (the one "
-            "shipped, for the bundled model), off, or a GGUF adapter path",
+            "shipped, for the bundled model), off, or a GGUF adapter path; applied on turns that "
+            "send sources only",
         ),
         # indexing
         _S(

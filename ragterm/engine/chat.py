@@ -270,6 +270,9 @@ class Conversation:
                 p.budget.dropped_chunks,
                 "left out to fit the context window: " + " and ".join(parts),
             )
+        switch = getattr(self.backend, "use_adapter", None)
+        if self.persona is None and switch is not None:
+            switch(bool(p.hits))  # the retrieval adapter answers from sources; chat is the bare model
         draft = self._guard(self._begin, text, p)
         pieces: list[str] = []
         status, error = "ok", None

@@ -126,7 +126,6 @@ def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
     from ragterm.store.db import connect
 
     env = {**os.environ, "RAGTERM_CHAT__MAX_TOKENS": "2000", "RAGTERM_CHAT__TEMPERATURE": "0.8"}
-    env["RAGTERM_RAG__ADAPTER"] = "off"  # bare, the story runs long: the signal lands mid-answer
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragterm", "ask", "--no-rag", "Write a very long story."],
         stdout=subprocess.PIPE,

@@ -88,3 +88,35 @@ def test_with_the_adapter_the_bundled_model_quotes_the_sources_verbatim(notes):
 
     _, lora = _answer(notes, "off", q)
     assert lora is None
+
+
+def test_a_turn_without_sources_is_answered_by_the_bare_model(notes):
+    """The adapter teaches short quoted answers from sources; general chat (no sources sent) keeps
+    the model's own voice: the same answer as with `rag.adapter off`, and the next turn with
+    sources gets the adapter back."""
+    cfg = config.load().with_overrides(**{"chat.temperature": 0.0, "chat.max_tokens": 40})
+    ask = "Write a short poem about the sea."
+
+    def reply(conv, text, **kw):
+        return next(ev for ev in conv.send(text, **kw) if isinstance(ev, Done))
+
+    bare = open_conversation(cfg.with_overrides(**{"rag.adapter": "off"}), notes)
+    try:
+        expected = reply(bare, ask, rag=False).content
+    finally:
+        bare.backend.close()
+
+    conv = open_conversation(cfg, notes)
+    try:
+        q = "Which backup function copies every file under src to the disk mounted at dest?"
+        first = reply(conv, q, retrieve=make_retriever(notes, cfg))
+        assert first.sources and conv.backend.adapter_on
+        fresh = open_conversation(cfg, notes, reuse=conv.backend)
+        poem = reply(fresh, ask, rag=False)
+        assert poem.grounding == "no_rag"
+        assert poem.content == expected
+        assert not fresh.backend.adapter_on
+        again = reply(fresh, q, retrieve=make_retriever(notes, cfg))
+        assert again.sources and fresh.backend.adapter_on
+    finally:
+        conv.backend.close()

@@ -42,7 +42,6 @@ async def test_ask_streams_an_answer_and_saves_it() -> None:
 
 async def test_escape_cancels_and_keeps_the_partial_answer(monkeypatch) -> None:
     monkeypatch.setenv("RAGTERM_CHAT__MAX_TOKENS", "1000")
-    monkeypatch.setenv("RAGTERM_RAG__ADAPTER", "off")  # bare, the story runs long: Esc lands
     app = RagtermApp()
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await ready(pilot)

@@ -70,7 +70,8 @@ class LocalLlama:
         self.gpu_layers = offload
         self.lora_path: str | None = None
         self.lora_scale = 1.0
-        self._adapter: Any = None  # llama_adapter_lora_p of the applied adapter
+        self._adapter: Any = None  # llama_adapter_lora_p of the loaded adapter
+        self.adapter_on = False  # whether the loaded adapter is applied to the next answers
         self._template = self._make_formatter(info.chat_template or CHATML)
         self._system_ok = self._supports_system()
         self._stats: dict[str, float] = {}
@@ -98,6 +99,7 @@ class LocalLlama:
 
         path = str(lora_path) if lora_path else None
         if path == self.lora_path and (path is None or scale == self.lora_scale):
+            self.use_adapter(path is not None)  # it may have been switched out for a turn
             return
         with self._lock:
             ctx = self.llm._ctx.ctx
@@ -123,7 +125,36 @@ class LocalLlama:
                 llama_cpp.llama_adapter_lora_free(self._adapter)
             self._adapter = new
             self.lora_path, self.lora_scale = path, scale
+            self.adapter_on = new is not None
             self.llm.reset()  # the cached keys/values belong to the old weights
+
+    def use_adapter(self, on: bool) -> None:
+        """Apply the loaded adapter to the next answers, or answer with the bare base (it stays
+        loaded: switching back costs no file load).
+
+        The retrieval adapter teaches short, quoted answers from sources; a turn without sources
+        is general chat and gets the model as it was trained. Like ``set_adapter``, a switch drops
+        the KV cache (its keys/values came from the other weights): the next prompt is evaluated
+        whole, so a conversation pays that only on the turns where it switches.
+        """
+        import ctypes
+
+        import llama_cpp
+
+        if self._adapter is None or on == self.adapter_on:
+            return
+        with self._lock:
+            ctx = self.llm._ctx.ctx
+            if on:
+                adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+                scales = (ctypes.c_float * 1)(self.lora_scale)
+                rc = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales)
+            else:
+                rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            if rc:
+                raise ModelError(f"llama.cpp refused the adapter {self.lora_path} (error {rc})")
+            self.adapter_on = on
+            self.llm.reset()
 
     # -- prompts ---------------------------------------------------------------------------------
 

@@ -272,7 +272,7 @@ class Conversation:
             )
         switch = getattr(self.backend, "use_adapter", None)
         if self.persona is None and switch is not None:
-            switch(bool(p.hits))  # the retrieval adapter answers from sources; chat is the bare model
+            switch(bool(p.hits))  # retrieval adapter for sources; general chat: the bare model
         draft = self._guard(self._begin, text, p)
         pieces: list[str] = []
         status, error = "ok", None

@@ -41,6 +41,8 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
 _SPACE = re.compile(r"\s+")
+# a signature or definition line: "shutil.rmtree(path, ...)", "class csv.DictReader(f, ...)"
+_DEFINITION = re.compile(r"^(?:(?:async |abstract |class |exception |def )+)?[A-Za-z_][\w.]*[(\[]")
 
 
 class Embedder(Protocol):
@@ -121,6 +123,11 @@ class _Unit:
     text: str
     line: int | None
     score: float = 0.0
+    owner: _Unit | None = None  # the definition line this one sits under ("shutil.rmtree(...)")
+
+    @property
+    def named(self) -> str:
+        return self.owner.text if self.owner is not None else ""
 
 
 def _split(text: str) -> list[str]:
@@ -135,11 +142,15 @@ def units_of(hits: Sequence[Hit]) -> list[_Unit]:
     """Every candidate line of the retrieved chunks, as the model saw them."""
     out: list[_Unit] = []
     for n, hit in enumerate(hits, 1):
+        owner: _Unit | None = None
         for i, line in enumerate(hit.text.split("\n")):
             line_no = hit.start_line + i if hit.start_line is not None else None
             for piece in _split(line):
-                if len(piece) >= MIN_UNIT_CHARS:
-                    out.append(_Unit(n, hit, piece, line_no))
+                if _DEFINITION.match(piece):  # a signature, however short ("os.getcwd()")
+                    owner = _Unit(n, hit, piece, line_no)
+                    out.append(owner)
+                elif len(piece) >= MIN_UNIT_CHARS:
+                    out.append(_Unit(n, hit, piece, line_no, owner=owner))
     return out
 
 
@@ -150,11 +161,19 @@ def score_units(
     keyword_weight: float = KEYWORD_WEIGHT,
 ) -> np.ndarray:
     """Each unit's score in [0, 1]: IDF-weighted share of the question's terms it holds, mixed
-    with the embedding cosine (heading words count, so a definition's name matches too)."""
+    with the embedding cosine. The words of its heading and of the signature it sits under count
+    as its own (a description rarely repeats the name it describes: "Which shutil function
+    deletes a tree?" must find the line under ``shutil.rmtree(...)``); so do joined word pairs
+    of the question that a unit holds ("deep copy" -> deepcopy)."""
     if not units:
         return np.zeros(0, dtype=np.float32)
+    unit_terms = [set(terms(f"{_last(u.hit.heading)} {u.named} {u.text}")) for u in units]
     q_terms = list(dict.fromkeys(terms(question)))
-    unit_terms = [set(terms(f"{_last(u.hit.heading)} {u.text}")) for u in units]
+    words = [w.lower() for w in _WORD.findall(question)]
+    held = set().union(*unit_terms)
+    # "deep copy" asks for deepcopy, "base name" for basename: joined pairs an identifier holds
+    pairs = [a + b for a, b in zip(words, words[1:], strict=False)]
+    q_terms += [p for p in dict.fromkeys(pairs) if p in held and p not in q_terms]
     n = len(units)
     idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in unit_terms))) for t in q_terms}
     total = sum(idf.values()) or 1.0
@@ -266,6 +285,8 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
     Runs of consecutive lines keep their order; the runs are ordered by their best line, because
     the bundled model mostly answers from the first passage of a source (in document order it
     often quoted a neighbouring definition: heapreplace for heappushpop, uuid1 for uuid4).
+    A passage starts with the signature it sits under when that is not already in it: without
+    the name, the model named the description ("Converts the dataclass ...") or a neighbour.
     """
     out: list[Hit] = []
     for hit in hits:
@@ -285,10 +306,16 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
             else:
                 runs.append([i])
         runs.sort(key=lambda run: -max(mine[i].score for i in run))  # stable: ties keep order
+        where = {id(u): i for i, u in enumerate(mine)}
         kept: list[str] = []
         for run in runs:
             if kept:
                 kept.append("…")
+            # the definition a passage sits under names what it describes: it goes first
+            owner = max((mine[i] for i in run), key=lambda u: u.score).owner
+            at = where.get(id(owner), -1)
+            if owner is not None and at >= 0 and at not in chosen:
+                kept.extend([owner.text] + (["…"] if at != run[0] - 1 else []))
             kept.extend(mine[i].text for i in run)
         out.append(replace(hit, text="\n".join(kept)))
     return out

@@ -104,6 +104,46 @@ def test_excerpts_put_the_most_relevant_passage_of_a_source_first():
     assert sent[2] == "…" and len(sent) > 3  # ...then the next best, after a gap mark
 
 
+def test_the_definition_a_passage_sits_under_is_sent_with_it():
+    """The line that answers is often a description two lines below its signature, or under a
+    signature too short to be a line of its own ("os.getcwd()"): the model is sent the name."""
+    from ragterm.engine.events import Hit
+
+    text = (
+        "dataclasses.fields(class_or_instance)\nReturns a tuple of Field objects.\n"
+        "dataclasses.asdict(obj, *, dict_factory=dict)\nConverts the dataclass obj to a dict.\n"
+        "Each dataclass is converted to a dict of its fields, as name: value pairs.\n"
+        "Availability: Unix.\nos.getcwd()\nReturn a string representing the current directory."
+    )
+    hit = Hit(1, text, "/d/dc.html", "dc.html", "d", start_line=1)
+    q = "Which dataclasses function converts a dataclass instance to a dict of its fields?"
+    sent = evidence.excerpt([hit], evidence.rank(q, [hit]), 2)[0].text.split("\n")
+    assert sent[0] == "dataclasses.asdict(obj, *, dict_factory=dict)"
+    assert "Each dataclass is converted to a dict of its fields, as name: value pairs." in sent
+    q = "Which os function returns a string representing the current directory?"
+    sent = evidence.excerpt([hit], evidence.rank(q, [hit]), 1)[0].text.split("\n")
+    assert sent[:2] == ["os.getcwd()", "Return a string representing the current directory."]
+
+
+def test_the_name_above_a_description_counts_for_the_question_words():
+    """ "Which shutil function deletes a directory tree?": the description under shutil.rmtree
+    (which does not say "shutil") beats another page's passing mention of the words."""
+    from ragterm.engine.events import Hit
+
+    other = Hit(1, "In order to delete whole directory trees, see the shutil module docs.",
+                "/d/os.html", "os.html", "d", start_line=5)  # fmt: skip
+    right = Hit(2, "shutil.rmtree(path, ignore_errors=False)\nDelete an entire directory tree.",
+                "/d/shutil.html", "shutil.html", "d", start_line=40)  # fmt: skip
+    q = "Which shutil function deletes an entire directory tree?"
+    units = evidence.rank(q, [other, right])
+    assert [h.chunk_id for h in evidence.by_evidence([other, right], units)] == [2, 1]
+    q = "Which copy function returns a deep copy?"  # "deep copy" asks for deepcopy
+    a = Hit(3, "copy.copy(x)\nReturn a copy of x.", "/d/copy.html", "copy.html", "d", start_line=1)
+    b = Hit(4, "copy.deepcopy(x)\nReturn a copy of x.", "/d/copy.html", "copy.html", "d",
+            start_line=9)  # fmt: skip
+    assert evidence.by_evidence([a, b], evidence.rank(q, [a, b]))[0].chunk_id == 4
+
+
 def test_the_source_holding_the_best_line_is_sent_first(indexed):
     """The search ranked heapreplace's chunk first; the question asks for heappushpop (the
     words overlap alike: the embedding model tells the lines apart)."""

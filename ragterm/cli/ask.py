@@ -126,6 +126,7 @@ def ask(
                     "evidence": [e.to_dict() for e in done.evidence],
                     "citations": done.citations,
                     "invalid_citations": done.invalid_citations,
+                    "unquoted": done.unquoted,
                     "grounding": done.grounding,
                     "notes": done.notes,
                     "timings": done.timings,

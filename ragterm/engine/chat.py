@@ -27,7 +27,7 @@ from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
 from ragterm.engine.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models import bundled_chat_path, resolve_path
-from ragterm.engine.prompt import Budget, Plan, check_citations, plan
+from ragterm.engine.prompt import Budget, Plan, check_citations, check_quotes, plan
 from ragterm.engine.tune import personas
 from ragterm.errors import RagtermError
 from ragterm.store import chats
@@ -312,6 +312,7 @@ class Conversation:
             evidence=quotes,
             citations=cited.valid,
             invalid_citations=cited.invalid,
+            unquoted=check_quotes(cited.text, [h.text for h in p.hits]) if p.hits else [],
             grounding=(
                 "sources"
                 if p.hits

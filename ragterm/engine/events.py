@@ -112,6 +112,7 @@ class Done:
     evidence: list[Any] = field(default_factory=list)  # engine.evidence.Evidence
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
+    unquoted: list[str] = field(default_factory=list)  # "quotes" not found in the sources sent
     grounding: str = "no_rag"  # sources | nothing_found | no_index | no_rag
 
     @property
@@ -131,6 +132,9 @@ class Done:
         if self.invalid_citations:
             nums = ", ".join(f"[{n}]" for n in self.invalid_citations)
             out.append(f"the answer cited {nums}, which was not among the sources sent: dropped")
+        for quote in self.unquoted:
+            short = quote if len(quote) <= 60 else quote[:57] + "..."
+            out.append(f"\"{short}\" is not in the sources: the model's wording, not your files'")
         if self.grounding == "sources" and self.content.strip() and not self.citations:
             out.append("the answer cites no source: check it against the evidence lines")
         return out

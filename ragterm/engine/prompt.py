@@ -120,6 +120,35 @@ def check_citations(answer: str, n_sources: int) -> Citations:
     return Citations(text, list(dict.fromkeys(valid)), list(dict.fromkeys(invalid)))
 
 
+_QUOTED = re.compile(r'"([^"\n]{12,})"|“([^”\n]{12,})”')
+_GAP = re.compile(r"\s*(?:\.\.\.|…)\s*")
+_EDGE = " \t.,;:!?'`"
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.replace("’", "'").split()).lower()
+
+
+def check_quotes(answer: str, sources: list[str]) -> list[str]:
+    """The answer's quotations that are in none of ``sources`` (the texts sent): the model's own
+    wording.
+
+    The prompt asks the model to quote the line that answers; a small model sometimes puts the
+    question's words, or a blend of lines, in quotation marks. Citations are checked against
+    the sources sent; quotes are too, so a user is told when "quoted" text is not in the files.
+    A quote may skip words with "..." or "…"; each piece must then be in one source.
+    """
+    sent = [_plain(text) for text in sources]
+    out: list[str] = []
+    for m in _QUOTED.finditer(answer):
+        quote = m.group(1) or m.group(2)
+        pieces = [_plain(p).strip(_EDGE) for p in _GAP.split(quote)]
+        pieces = [p for p in pieces if p]
+        if pieces and not any(all(p in src for p in pieces) for src in sent):
+            out.append(quote.strip())
+    return list(dict.fromkeys(out))
+
+
 def plan(
     counter: Counter,
     system: str,

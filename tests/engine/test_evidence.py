@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ragterm.engine import evidence
-from ragterm.engine.prompt import check_citations, user_turn
+from ragterm.engine.prompt import check_citations, check_quotes, user_turn
 
 NOTES = """# Tools
 
@@ -165,6 +165,19 @@ def test_citations_of_sources_never_sent_are_dropped_and_reported():
     c = check_citations("Use -f [1]. Also see [7] and [2, 9].", 2)
     assert c.valid == [1, 2] and c.invalid == [7, 9]
     assert "[7]" not in c.text and "[9]" not in c.text and "[1]" in c.text and "[2]" in c.text
+
+
+def test_a_quote_that_is_not_in_the_sources_is_reported():
+    """The model sometimes puts the question's own words in quotation marks: the user is told."""
+    from ragterm.engine.events import Done
+
+    sent = ["bisect.insort_left(a, x)\nInsert x in a in sorted order.\n…\nbisect.insort(a, x)"]
+    assert check_quotes('bisect.insort_left: "Insert x in a in sorted order." [1]', sent) == []
+    assert check_quotes("“insert x  in A in sorted …  order”", sent) == []  # case, gaps, spaces
+    made_up = 'bisect.insort: "Insert an item into a list in sorted order." [1]'
+    assert check_quotes(made_up, sent) == ["Insert an item into a list in sorted order."]
+    done = Done(made_up, grounding="sources", citations=[1], unquoted=check_quotes(made_up, sent))
+    assert any("is not in the sources" in n for n in done.notes)
 
 
 def test_sources_are_numbered_and_framed_as_quoted_data():

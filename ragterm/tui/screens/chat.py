@@ -26,6 +26,7 @@ from ragterm.engine import catalog
 from ragterm.engine.events import Done, Hit, IndexFinished, Retrieved, Token, Trimmed
 from ragterm.engine.evidence import Evidence
 from ragterm.engine.models import Registry
+from ragterm.engine.prompt import check_quotes
 from ragterm.engine.storage import PerThreadConnection, connect
 from ragterm.errors import RagtermError
 from ragterm.tui import commands, slash
@@ -618,7 +619,9 @@ def stored_notes(m: Any) -> list[str]:
     if m.role != "assistant" or m.grounding is None:
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
-    done = Done(content=m.content, grounding=m.grounding, citations=cited)
+    texts = [str(s["text"]) for s in m.sources if s.get("text")]
+    unquoted = check_quotes(m.content, texts) if texts else []
+    done = Done(content=m.content, grounding=m.grounding, citations=cited, unquoted=unquoted)
     return done.notes
 
 

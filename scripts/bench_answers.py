@@ -12,7 +12,9 @@ the code `ragterm ask` runs, greedy (temperature 0). Per model and adapter setti
 - evidence right: an evidence line (or the definition it sits under) holds the expected string;
 - retrieved: the expected file was among the sources sent (the ceiling of the rest);
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
-  ``rag.threshold``, or the model said the files do not say).
+  ``rag.threshold``, or the model said the files do not say);
+- quotes in the sources: of the answers that quote, how many quote only text that was sent (the
+  rest get the app's "not in the sources" note).
 
     .venv/bin/python scripts/bench_answers.py --home /tmp/pydocs-home --adapter both
     .venv/bin/python scripts/bench_answers.py --evidence-only  # evidence scoring only
@@ -143,7 +145,8 @@ def run_answers(conn, cfg, dev: list[dict], model: str, adapter: str) -> dict:  
     c = cfg.with_overrides(**{"rag.adapter": adapter, "chat.temperature": 0.0, "chat.seed": 1})
     search = make_retriever(conn, c)
     backend = None
-    tally = dict.fromkeys(["answer", "cites", "evidence", "retrieved", "pos", "neg", "none"], 0)
+    keys = ["answer", "cites", "evidence", "retrieved", "pos", "neg", "none", "quoted", "verbatim"]
+    tally = dict.fromkeys(keys, 0)
     tally["seconds"] = 0.0
     rows = []
     for q in dev:
@@ -153,6 +156,10 @@ def run_answers(conn, cfg, dev: list[dict], model: str, adapter: str) -> dict:  
         done = next(ev for ev in conv.send(q["question"], retrieve=search) if isinstance(ev, Done))
         tally["seconds"] += time.perf_counter() - t
         row = {"id": q["id"], "text": done.content, "grounding": done.grounding}
+        if '"' in done.content or "“" in done.content:  # a quote, checked against what was sent
+            tally["quoted"] += 1
+            tally["verbatim"] += not done.unquoted
+            row["unquoted"] = done.unquoted
         if q["file"]:
             tally["pos"] += 1
             files = [h.rel_path for h in done.sources]
@@ -222,12 +229,13 @@ def main() -> int:
           f"top_k {cfg['rag.top_k']}, threshold {cfg['rag.threshold']}, "
           f"excerpt_lines {cfg['rag.excerpt_lines']})\n")  # fmt: skip
     print("| model | adapter | answer right | cites right file | evidence right | retrieved "
-          "| nothing found (no answer) | s/question |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| nothing found (no answer) | quotes in the sources | s/question |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for (model, adapter), t in results.items():
         cells = [f"{t[k] / max(t['pos'], 1):.2f}" for k in ("answer", "cites", "evidence")]
         cells.append(f"{t['retrieved'] / max(t['pos'], 1):.2f}")
         cells.append(f"{t['none']}/{t['neg']}")
+        cells.append(f"{t['verbatim']}/{t['quoted']}")
         cells.append(f"{t['seconds'] / len(dev):.1f}")
         print(f"| {Path(model).name} | {adapter} | " + " | ".join(cells) + " |")
     if args.json:

@@ -129,8 +129,7 @@ def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
     from ragterm.store import chats
     from ragterm.store.db import connect
 
-    # greedy: the story runs ~400 tokens (at 0.8 this seed ended it in 98, done before the signal
-    # on a busy machine)
+    # greedy, so the story's length does not vary from run to run (~400 tokens)
     env = {**os.environ, "RAGTERM_CHAT__MAX_TOKENS": "2000", "RAGTERM_CHAT__TEMPERATURE": "0"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragterm", "ask", "--no-rag", "Write a very long story."],

@@ -16,9 +16,9 @@ export RAGTERM_HOME="$WORK"
 "$PY" scripts/bench_answers.py --home "$WORK" --evidence-only       # indexes the corpus once
 # The shipped file was built before excerpts put the best passage first (then: 4 lines, document
 # order) and before sources went in evidence order (rag.order), so a rebuild gives a close, not
-# identical, dataset (a rebuild in evidence order measured 0.70 vs the shipped 0.72). A 170-step
-# run on whole prompts (--sources 0, --negative-cap 0.17) did worse on paraphrased questions:
-# docs/benchmarks.md.
+# identical, dataset (a rebuild in evidence order measured 0.70 vs the shipped 0.72; one with the
+# signature-first excerpts 0.59: it refuses paraphrased questions). A 170-step run on whole prompts
+# (--sources 0, --negative-cap 0.17) did worse the same way: docs/benchmarks.md.
 "$PY" scripts/build_rag_data.py --home "$WORK" --out "$WORK/rag-train.jsonl" --examples "$EXAMPLES" \
   --negative-cap 0.25
 MALLOC_MMAP_THRESHOLD_=33554432 "$PY" -m ragterm persona tune rag-answers \

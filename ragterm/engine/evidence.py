@@ -26,6 +26,7 @@ import numpy as np
 
 from ragterm.engine.events import Hit
 from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
+from ragterm.engine.parse.html import SOFT_HEADING
 
 KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
 MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
@@ -212,10 +213,18 @@ def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | 
     except (OSError, ParseFailed, SkipFile, ValueError):
         return None
     out: list[_FileLine] = []
-    head_text, head_line = "", None
+    html = parsed.kind == "html"
+    section: tuple[str, int | None] = ("", None)
+    term: tuple[str, int | None] = ("", None)  # the last heading, or an HTML definition's dt
     for block in parsed.blocks:
-        if block.level:
-            head_text, head_line = _norm(block.text), block.start_line
+        is_term = html and block.level == SOFT_HEADING
+        if is_term:
+            term = (_norm(block.text), block.start_line)
+        elif block.level:
+            section = term = (_norm(block.text), block.start_line)
+        # HTML text after a definition list is under its section again, not the last signature
+        inside = not html or is_term or block.in_term
+        head_text, head_line = term if inside else section
         lines = block.text.split("\n") if block.lines_exact else [_norm(block.text)]
         for i, line in enumerate(lines):
             no = None

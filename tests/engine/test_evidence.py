@@ -58,6 +58,28 @@ def test_the_best_line_is_quoted_verbatim_with_its_line_number(indexed):
     assert best.to_dict()["path"].endswith("tools.md") and 0 < best.to_dict()["score"] <= 1
 
 
+def test_html_evidence_names_the_definition_it_sits_in_and_not_one_it_follows(indexed):
+    """In API docs a description sits in a definition list under its signature; the text after
+    the list is about the page again, not about the last signature above it."""
+    from ragterm.engine.events import Hit
+
+    page = indexed[0] / "copy.html"
+    page.write_text(
+        "<html><body>\n<h2>Copy operations</h2>\n<dl class=\"py function\">\n"
+        "<dt id=\"copy.deepcopy\">copy.deepcopy(x)</dt>\n<dd><p>Return a deep copy of x.</p></dd>\n"
+        "</dl>\n<p>A deep copy builds a new compound object, recursively.</p>\n</body></html>\n"
+    )
+    hit = Hit(9, "copy.deepcopy(x)\nReturn a deep copy of x.\n"
+              "A deep copy builds a new compound object, recursively.", str(page), "copy.html",
+              "d", heading="Copy operations", start_line=3)  # fmt: skip
+    found = evidence.find_evidence("What does a deep copy build?", [hit], k=3, min_score=0.0)
+    by_text = {e.text: e for e in found}
+    inside = by_text["Return a deep copy of x."]
+    after = by_text["A deep copy builds a new compound object, recursively."]
+    assert (inside.heading, inside.line) == ("copy.deepcopy(x)", 5)
+    assert (after.heading, after.line) == ("Copy operations", 7)
+
+
 def test_an_edited_file_moves_the_line_number_and_a_removed_line_is_flagged(indexed):
     root, search = indexed
     q = "With cut, which option chooses the fields to print?"

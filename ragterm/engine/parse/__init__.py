@@ -27,6 +27,7 @@ class Block:
     heading: str = ""  # heading path in force, "Guide > Install > Linux"
     level: int = 0  # > 0: this block is itself a heading of that level
     lines_exact: bool = True
+    in_term: bool = False  # inside an HTML definition (a dl's dt and dd), not after it
 
 
 @dataclass

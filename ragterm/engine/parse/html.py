@@ -75,6 +75,7 @@ class _Emitter:
         self.first_line: int | None = None
         self.last_line: int | None = None
         self.title = ""
+        self.in_dl = 0  # depth of definition lists around the text being read
 
     def note_line(self, tag: Tag | None) -> None:
         line = getattr(tag, "sourceline", None)
@@ -95,7 +96,15 @@ class _Emitter:
         start = self.first_line
         end = self.last_line if self.last_line is not None else start
         self.blocks.append(
-            Block(text, start, end, heading=str(self.path), level=level, lines_exact=False)
+            Block(
+                text,
+                start,
+                end,
+                heading=str(self.path),
+                level=level,
+                lines_exact=False,
+                in_term=self.in_dl > 0,
+            )
         )
 
     def walk(self, node: Tag) -> None:
@@ -156,8 +165,10 @@ class _Emitter:
                 self.first_line = self.last_line = None
             elif name in BLOCK:
                 self.flush()
+                self.in_dl += name == "dl"
                 self.walk(child)
                 self.flush()
+                self.in_dl -= name == "dl"
             else:  # inline: a, span, code, em...
                 if self.first_line is None:
                     self.note_line(child)

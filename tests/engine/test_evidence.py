@@ -65,8 +65,8 @@ def test_html_evidence_names_the_definition_it_sits_in_and_not_one_it_follows(in
 
     page = indexed[0] / "copy.html"
     page.write_text(
-        "<html><body>\n<h2>Copy operations</h2>\n<dl class=\"py function\">\n"
-        "<dt id=\"copy.deepcopy\">copy.deepcopy(x)</dt>\n<dd><p>Return a deep copy of x.</p></dd>\n"
+        '<html><body>\n<h2>Copy operations</h2>\n<dl class="py function">\n'
+        '<dt id="copy.deepcopy">copy.deepcopy(x)</dt>\n<dd><p>Return a deep copy of x.</p></dd>\n'
         "</dl>\n<p>A deep copy builds a new compound object, recursively.</p>\n</body></html>\n"
     )
     hit = Hit(9, "copy.deepcopy(x)\nReturn a deep copy of x.\n"

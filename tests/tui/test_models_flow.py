@@ -52,8 +52,9 @@ async def test_welcome_panel_guides_a_new_user_and_is_dismissed_for_good(
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await ready(pilot)
         await wait_for(pilot, lambda: bool(chat.query(Welcome)))
+        # mounted is not composed: wait for its lines, not only for the panel
+        await wait_for(pilot, lambda: "/index ~/notes" in welcome_text(chat))
         text = welcome_text(chat)
-        assert "/index ~/notes" in text
         assert "smollm2-135m (bundled, 98 MB)" in text
         assert "tiny-chat (500 MB, fits this machine): test pick" in text
         assert "ragterm models pull tiny-chat" in text

@@ -81,11 +81,10 @@ def test_first_run_welcome(snap_compare, size: tuple[int, int], monkeypatch, bun
     monkeypatch.setenv("RAGTERM_MODELS__CATALOG", str(catalog))
 
     async def welcome(pilot) -> None:
-        from ragterm.tui.widgets.welcome import Welcome
-
         await settle(pilot)
         chat = pilot.app.chat
-        await wait_for(pilot, lambda: bool(chat.query(Welcome)))
+        # the panel composed, not only mounted
+        await wait_for(pilot, lambda: bool(chat.query("#welcome-dismiss")))
         button = chat.query_one("#welcome-dismiss")
         await wait_for(pilot, lambda: button.region.area > 0)
         await pilot.pause()

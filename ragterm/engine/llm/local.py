@@ -93,8 +93,6 @@ class LocalLlama:
         Switching personas costs the adapter's load time, not the base model's. The KV cache was
         computed with the old weights, so it is dropped: the next turn evaluates its whole prompt.
         """
-        import ctypes
-
         import llama_cpp
 
         path = str(lora_path) if lora_path else None
@@ -102,7 +100,6 @@ class LocalLlama:
             self.use_adapter(path is not None)  # it may have been switched out for a turn
             return
         with self._lock:
-            ctx = self.llm._ctx.ctx
             new = None
             if path is not None:
                 _check_adapter_file(path)
@@ -112,11 +109,7 @@ class LocalLlama:
                         f"llama.cpp cannot load the adapter {path} for {self.name}",
                         hint="it was probably trained for another model; train the persona again",
                     )
-                adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(new)
-                scales = (ctypes.c_float * 1)(scale)
-                rc = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales)
-            else:
-                rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            rc = self._attach(new, scale)
             if rc:
                 if new:
                     llama_cpp.llama_adapter_lora_free(new)
@@ -137,24 +130,28 @@ class LocalLlama:
         the KV cache (its keys/values came from the other weights): the next prompt is evaluated
         whole, so a conversation pays that only on the turns where it switches.
         """
-        import ctypes
-
-        import llama_cpp
-
         if self._adapter is None or on == self.adapter_on:
             return
         with self._lock:
-            ctx = self.llm._ctx.ctx
-            if on:
-                adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
-                scales = (ctypes.c_float * 1)(self.lora_scale)
-                rc = llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales)
-            else:
-                rc = llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+            rc = self._attach(self._adapter if on else None, self.lora_scale)
             if rc:
                 raise ModelError(f"llama.cpp refused the adapter {self.lora_path} (error {rc})")
             self.adapter_on = on
             self.llm.reset()
+
+    def _attach(self, adapter: Any, scale: float) -> int:
+        """Make ``adapter`` (a loaded llama_adapter_lora_p, or None: none) the context's one
+        adapter; llama.cpp's return code (0: done)."""
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self.llm._ctx.ctx
+        if adapter is None:
+            return int(llama_cpp.llama_set_adapters_lora(ctx, None, 0, None))
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(scale)
+        return int(llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales))
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -339,7 +336,7 @@ class LocalLlama:
             if self._adapter:
                 import llama_cpp
 
-                llama_cpp.llama_set_adapters_lora(llm._ctx.ctx, None, 0, None)
+                self._attach(None, 0.0)
                 llama_cpp.llama_adapter_lora_free(self._adapter)
                 self._adapter = None
             llm.close()

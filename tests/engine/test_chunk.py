@@ -124,7 +124,7 @@ def test_code_chunks_follow_definitions(tok):
         for i in range(3)
     )
     chunks = chunk_parsed(parse_bytes(funcs.encode(), Path("m.py")), tok, 120, 20)
-    assert [c.heading for c in chunks] == ["def func0", "def func1", "def func2"]
+    assert [c.heading for c in chunks] == ["def func0(x)", "def func1(x)", "def func2(x)"]
     assert all(c.text.startswith("def func") for c in chunks)
     assert [c.start_line for c in chunks] == [1, 16, 31]
 

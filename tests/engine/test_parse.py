@@ -134,15 +134,17 @@ def test_rst_titles_by_adornment_order() -> None:
 def test_python_definitions_become_sections_with_decorators() -> None:
     src = (
         "import os\n\n\n# helper comment\n@decorator\ndef helper(x):\n    return x\n\n\n"
-        "class Store:\n    def get(self):\n        return 1\n\n    def put(self):\n        pass\n"
+        "class Store:\n    def get(self):\n        return 1\n\n    def put(self, key, *, value):\n"
+        '        """Keep value under key.\n\n        Overwrites.\n        """\n'
     )
     parsed = parse_bytes(src.encode(), Path("m.py"))
     starts = {b.heading: (b.start_line, b.level) for b in parsed.blocks if b.level}
+    # each definition is named by its signature and its docstring's first line, under its class
     assert starts == {
-        "def helper": (4, 1),
+        "def helper(x)": (4, 1),
         "class Store": (10, 1),
-        "class Store > def get": (11, 2),
-        "class Store > def put": (14, 2),
+        "class Store > def get()": (11, 2),
+        "class Store > def put(key, *, value) — Keep value under key.": (14, 2),
     }
 
 

@@ -1,5 +1,8 @@
 """Source code: top-level definitions (and methods) become sections named after them.
 
+A Python section's heading is its signature and the first line of its docstring (methods under
+their class), so a chunk reaches the model and the embedder with what names it.
+
 Python goes through ``ast`` (exact ranges, decorators and comments attached); other languages use a
 line pattern for definitions that works across C-like, Go, Rust, Ruby, shell and friends.
 """
@@ -31,6 +34,37 @@ def _attach_leading(lines: list[str], start: int, floor: int) -> int:
     return start
 
 
+def _python_name(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str:
+    """What a reader needs to name a definition: ``def rule(title, *, style) — Draw a line.``
+
+    The parameter names (no annotations or defaults: the heading stays short) and the first
+    line of the docstring. A chunk that starts mid-function still says what it belongs to, and
+    the model can name the thing from its summary (``def loop_last(values) — Iterate and
+    generate a tuple with a flag for last value.``).
+    """
+    if isinstance(node, ast.ClassDef):
+        bases = ", ".join(ast.unparse(b) for b in node.bases)
+        head = f"class {node.name}" + (f"({bases})" if bases else "")
+    else:
+        a = node.args
+        names = [x.arg for x in (*a.posonlyargs, *a.args)]
+        if names and names[0] in ("self", "cls"):
+            names = names[1:]
+        if a.vararg:
+            names.append(f"*{a.vararg.arg}")
+        elif a.kwonlyargs:
+            names.append("*")
+        names += [x.arg for x in a.kwonlyargs]
+        if a.kwarg:
+            names.append(f"**{a.kwarg.arg}")
+        head = f"def {node.name}({', '.join(names)})"
+    doc = ast.get_docstring(node) or ""
+    summary = next((x.strip() for x in doc.splitlines() if x.strip()), "")
+    if len(summary) > 100:
+        summary = summary[:99].rstrip() + "…"
+    return f"{head} — {summary}" if summary else head
+
+
 def _python_sections(text: str, lines: list[str]) -> list[tuple[int, str, int]] | None:
     try:
         tree = ast.parse(text)
@@ -45,16 +79,15 @@ def _python_sections(text: str, lines: list[str]) -> list[tuple[int, str, int]] 
 
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            kw = "class" if isinstance(node, ast.ClassDef) else "def"
             s = _attach_leading(lines, start_of(node), floor)
-            out.append((s, f"{kw} {node.name}", 1))
+            out.append((s, _python_name(node), 1))
             floor = (node.end_lineno or node.lineno) if hasattr(node, "end_lineno") else s
             if isinstance(node, ast.ClassDef):
                 inner_floor = node.lineno
                 for sub in node.body:
                     if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         ss = _attach_leading(lines, start_of(sub), inner_floor)
-                        out.append((ss, f"class {node.name} > def {sub.name}", 2))
+                        out.append((ss, f"class {node.name} > {_python_name(sub)}", 2))
                         inner_floor = sub.end_lineno or sub.lineno
         elif out and out[-1][2] != 0:
             # module-level code after a definition starts its own (unnamed) section

@@ -234,6 +234,16 @@ SETTINGS: dict[str, Setting] = {
             "an integer from 1 to 200",
         ),
         _S(
+            "rag.assembly",
+            str,
+            "auto",
+            "what a turn with sources sends the model: whole (whole chunks, answer first), "
+            "excerpts (the best lines of each chunk, quote and cite, the retrieval adapter), "
+            "extractive (no generation: the best evidence line, quoted) or auto (whole for "
+            "1B+ models and servers; for smaller ones the assembly measured best)",
+            choices=("auto", "whole", "excerpts", "extractive"),
+        ),
+        _S(
             "rag.evidence",
             int,
             3,
@@ -246,7 +256,7 @@ SETTINGS: dict[str, Setting] = {
             int,
             2,
             "lines of each retrieved chunk sent to the model, the most relevant ones "
-            "(0 = whole chunks)",
+            "(0 = whole chunks; rag.assembly excerpts only)",
             _between(0, 200),
             "an integer from 0 to 200",
         ),

@@ -1,11 +1,22 @@
 #!/usr/bin/env python
 """Answer quality through the real ask path: retrieval -> evidence -> prompt -> model -> answer.
 
-Indexes ``--corpus-dir`` (default ../shared/eval/pydocs/corpus) into ``--home`` with the real
-indexer (reused when already indexed), then asks every question of ``--dev`` (default
-scripts/data/answers_dev.jsonl: question, expected answer string, the file that holds it; questions
-with no file have no answer in the corpus) through ``open_conversation`` + ``Conversation.send``,
-the code `ragterm ask` runs, greedy (temperature 0). Per model and adapter setting it prints:
+Each set (``--sets``) is a folder indexed with the real indexer into ``--home/SET`` (reused when
+indexed) and questions (scripts/data/answers_*.jsonl: question, expected answer string, the file
+that holds it; questions with no file have no answer in the folder):
+
+- pydocs: the Python library reference (../shared/eval/pydocs), 54 questions (dev);
+- pydocs-val: 30 more questions on other pages (check set);
+- code: the source of the installed ``rich`` package (dev);
+- notes: markdown/plain-text notes of a small team, scripts/data/notes (dev);
+- readmes: package READMEs rebuilt from scripts/data/readmes_packages.txt (TEST set: never tuned
+  on, scored only after a change is chosen).
+
+Every question goes through ``open_conversation`` + ``Conversation.send`` (what `ragterm ask`
+runs), greedy, per model (``--model``, repeatable; the 1.5B comes from scripts/fetch_bench_model.py)
+and answer assembly (``--assembly``, rag.assembly values). Beside it, the **plain-prompt
+baseline** answered by the same loaded model in the same run: the same search's chunks, whole, in
+its order, one plain prompt, no system prompt, no adapter. Columns:
 
 - answer right: the expected string appears in the answer (as a whole identifier);
 - cites right file: a citation [n] of the answer points at the expected file;
@@ -13,12 +24,15 @@ the code `ragterm ask` runs, greedy (temperature 0). Per model and adapter setti
 - retrieved: the expected file was among the sources sent (the ceiling of the rest);
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
   ``rag.threshold``, or the model said the files do not say);
-- quotes in the sources: of the answers that quote, how many quote only text that was sent (the
-  rest get the app's "not in the sources" note).
+- quotes in the sources: of the answers that quote, how many quote only text that was sent;
+- ttft median: time to first token (plain baseline's in brackets).
 
-    .venv/bin/python scripts/bench_answers.py --home /tmp/pydocs-home --adapter both
+    .venv/bin/python scripts/bench_answers.py --home /tmp/answers --sets pydocs,code,notes \
+        --assembly excerpts,whole,extractive
+    .venv/bin/python scripts/bench_answers.py --home /tmp/answers --sets code \
+        --model "$(.venv/bin/python scripts/fetch_bench_model.py)"
     .venv/bin/python scripts/bench_answers.py --evidence-only  # evidence scoring only
-    .venv/bin/python scripts/bench_answers.py --order-only --dev scripts/data/answers_val.jsonl
+    .venv/bin/python scripts/bench_answers.py --order-only --sets pydocs-val
 """
 
 from __future__ import annotations
@@ -108,6 +122,8 @@ def order_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
     for q in pos:
         hits = search(q["question"], cfg["rag.top_k"])
         units = evidence.rank(q["question"], hits, search.embedder)
+        if not hits:
+            continue
         for order, sent in (("retrieval", hits), ("evidence", evidence.by_evidence(hits, units))):
             first = evidence.excerpt(sent[:1], units, cfg["rag.excerpt_lines"])[0]
             text = f"{first.heading}\n{first.text}"
@@ -138,59 +154,153 @@ def thresholds(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
               f"max {vals[-1]:.3f}")  # fmt: skip
 
 
-def run_answers(conn, cfg, dev: list[dict], model: str, adapter: str) -> dict:  # noqa: ANN001
+PLAIN_PROMPT = (
+    "Answer the question using the sources below. Name the function, class, option or value "
+    "the question asks for, and cite the source number like [1].\n\n{sources}\n\nQuestion: {q}"
+)
+
+
+def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  # noqa: ANN001
+    """The plain-prompt baseline: the search's chunks, whole, in its order, one plain prompt."""
+    from ragterm.engine.llm import SamplingParams
+
+    sources = "\n\n".join(f"[{i}] {h.rel_path}\n{h.text.strip()}" for i, h in enumerate(hits, 1))
+    messages = [{"role": "user", "content": PLAIN_PROMPT.format(sources=sources, q=question)}]
+    switch = getattr(backend, "use_adapter", None)
+    if switch is not None:
+        switch(False)  # the bare model
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens, seed=1)
+    return "".join(backend.stream(messages, params, None))
+
+
+def _tally() -> dict:
+    keys = ["answer", "cites", "evidence", "retrieved", "pos", "neg", "none", "quoted", "verbatim"]
+    t: dict = dict.fromkeys(keys, 0)
+    t.update(seconds=0.0, ttft=[], rows=[])
+    return t
+
+
+def _score(t: dict, q: dict, content: str, files: list[str] | None, cited: list[int],
+           evidence: list, grounding: str) -> dict:  # fmt: skip
+    row: dict = {"id": q["id"], "text": content}
+    if q["file"]:
+        t["pos"] += 1
+        right = {
+            "answer": holds(content, q["expected"]),
+            "cites": files is not None and any(files[n - 1] == q["file"] for n in cited),
+            "evidence": any(holds(quoted(e), q["expected"]) for e in evidence),
+            "retrieved": files is not None and q["file"] in files,
+        }
+        for key, ok in right.items():
+            t[key] += ok
+        row.update(right)
+    else:
+        t["neg"] += 1
+        said = grounding == "nothing_found" or bool(NOT_FOUND.search(content))
+        t["none"] += said
+        row["nothing_found"] = said
+    t["rows"].append(row)
+    return row
+
+
+def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str,  # noqa: ANN001
+                baseline: bool) -> tuple[dict, dict | None, object]:  # fmt: skip
+    """One model, one assembly, every question; with ``baseline`` the plain prompt over the same
+    search results, answered by the same loaded model in the same run."""
     from ragterm.engine.chat import make_retriever, open_conversation
     from ragterm.engine.events import Done
+    from ragterm.engine.prompt import check_citations
 
-    c = cfg.with_overrides(**{"rag.adapter": adapter, "chat.temperature": 0.0, "chat.seed": 1})
+    c = cfg.with_overrides(**{"rag.assembly": assembly, "chat.temperature": 0.0, "chat.seed": 1})
     search = make_retriever(conn, c)
-    backend = None
-    keys = ["answer", "cites", "evidence", "retrieved", "pos", "neg", "none", "quoted", "verbatim"]
-    tally = dict.fromkeys(keys, 0)
-    tally["seconds"] = 0.0
-    rows = []
+    ours, plain = _tally(), (_tally() if baseline else None)
     for q in dev:
         conv = open_conversation(c, conn, model=model, reuse=backend)
         backend = conv.backend
         t = time.perf_counter()
         done = next(ev for ev in conv.send(q["question"], retrieve=search) if isinstance(ev, Done))
-        tally["seconds"] += time.perf_counter() - t
-        row = {"id": q["id"], "text": done.content, "grounding": done.grounding}
+        ours["seconds"] += time.perf_counter() - t
+        if "ttft_s" in done.timings:
+            ours["ttft"].append(done.timings["ttft_s"])
         if '"' in done.content or "“" in done.content:  # a quote, checked against what was sent
-            tally["quoted"] += 1
-            tally["verbatim"] += not done.unquoted
-            row["unquoted"] = done.unquoted
-        if q["file"]:
-            tally["pos"] += 1
-            files = [h.rel_path for h in done.sources]
-            right = {
-                "answer": holds(done.content, q["expected"]),
-                "cites": any(files[n - 1] == q["file"] for n in done.citations),
-                "evidence": any(holds(quoted(e), q["expected"]) for e in done.evidence),
-                "retrieved": q["file"] in files,
-            }
-            for key, ok in right.items():
-                tally[key] += ok
-            row.update(right)
-        else:
-            tally["neg"] += 1
-            said = done.grounding == "nothing_found" or bool(NOT_FOUND.search(done.content))
-            tally["none"] += said
-            row["nothing_found"] = said
-        rows.append(row)
-    if backend is not None:
-        backend.close()
-    tally["rows"] = rows
-    return tally
+            ours["quoted"] += 1
+            ours["verbatim"] += not done.unquoted
+        files = [h.rel_path for h in done.sources]
+        row = _score(ours, q, done.content, files, done.citations, done.evidence, done.grounding)
+        row.update(grounding=done.grounding, assembly=done.assembly)
+        if plain is not None:
+            hits = search(q["question"], c["rag.top_k"]) if search is not None else []
+            t = time.perf_counter()
+            text = plain_answer(backend, q["question"], hits, c["chat.max_tokens"]) if hits else ""
+            plain["seconds"] += time.perf_counter() - t
+            if hits:
+                plain["ttft"].append(backend.last_stats().get("ttft_s", 0.0))
+            cited = check_citations(text, len(hits))
+            _score(plain, q, cited.text, [h.rel_path for h in hits], cited.valid, [],
+                   "sources" if hits else "nothing_found")  # fmt: skip
+    return ours, plain, backend
+
+
+# -- the sets ------------------------------------------------------------------------------------
+
+
+def _rich_dir() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("rich")
+    assert spec is not None and spec.submodule_search_locations, "rich is not installed"
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _readmes_dir(home: Path) -> Path:
+    """Package READMEs (the long description in each wheel's METADATA), rebuilt from the pinned
+    versions in scripts/data/readmes_packages.txt with pip download (cached in ``home``)."""
+    import subprocess
+    import zipfile
+    from email.parser import Parser
+
+    out = home / "readmes"
+    pins = (ROOT / "scripts/data/readmes_packages.txt").read_text().split()
+    if out.is_dir() and len(list(out.glob("*.md"))) == len(pins):
+        return out
+    wheels = home / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d",
+                    str(wheels), *pins], check=True)  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    for pin in pins:
+        name = pin.split("==")[0]
+        norm = re.sub(r"[-_.]+", "-", name).lower()
+        stem = re.sub(r"[-_.]+", "_", name).lower()
+        (whl,) = [w for w in wheels.glob("*.whl") if w.name.lower().startswith(stem + "-")]
+        with zipfile.ZipFile(whl) as z:
+            meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+            raw = z.read(meta).decode("utf-8").replace("\r\n", "\n")
+            msg = Parser().parsestr(raw)
+        body = msg.get_payload() or msg.get("Description", "")
+        (out / f"{norm}.md").write_text(str(body), encoding="utf-8")
+    return out
+
+
+# name -> (questions, corpus folder (given the set's home), held out: scored only after a change
+# is chosen, never tuned on)
+SETS = {
+    "pydocs": ("answers_dev.jsonl", lambda home: DEFAULT_CORPUS, False),
+    "pydocs-val": ("answers_val.jsonl", lambda home: DEFAULT_CORPUS, True),
+    "code": ("answers_code.jsonl", lambda home: _rich_dir(), False),
+    "notes": ("answers_notes.jsonl", lambda home: ROOT / "scripts/data/notes", False),
+    "readmes": ("answers_readmes.jsonl", _readmes_dir, True),
+}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS)
-    ap.add_argument("--dev", type=Path, default=DEFAULT_DEV)
-    ap.add_argument("--home", type=Path, help="RAGTERM_HOME (kept; reused when indexed)")
+    ap.add_argument("--sets", default="pydocs", help=f"comma-separated: {', '.join(SETS)}")
+    ap.add_argument("--corpus-dir", type=Path, help="index this folder instead (one set)")
+    ap.add_argument("--dev", type=Path, help="questions file instead of the set's")
+    ap.add_argument("--home", type=Path, help="where each set's RAGTERM_HOME lives (kept, reused)")
     ap.add_argument("--model", action="append", help="model name or GGUF path (repeatable)")
-    ap.add_argument("--adapter", default="both", help="auto, off, both, or an adapter path")
+    ap.add_argument("--assembly", default="auto", help="comma-separated rag.assembly values")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the plain-prompt baseline")
     ap.add_argument("--limit", type=int, help="first N questions only")
     ap.add_argument("--evidence-only", action="store_true", help="evidence variants, no model")
     ap.add_argument("--order-only", action="store_true", help="first source right, no model")
@@ -198,49 +308,63 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="ragterm-answers-"))
-    os.environ["RAGTERM_HOME"] = str(home)
+    root = args.home or Path(tempfile.mkdtemp(prefix="ragterm-answers-"))
     sys.path.insert(0, str(ROOT))
     from ragterm import config
     from ragterm.store.db import connect
 
-    cfg = config.load().with_overrides(**dict(kv.split("=", 1) for kv in args.set))
-    conn = connect()
-    if not conn.execute("SELECT count(*) FROM chunks").fetchone()[0]:
-        index_corpus(conn, cfg, args.corpus_dir.resolve())
-    dev = load_dev(args.dev, args.limit)
-    thresholds(conn, cfg, dev)
-    if args.evidence_only:
-        evidence_only(conn, cfg, dev)
-        return 0
-    if args.order_only:
-        order_only(conn, cfg, dev)
-        return 0
-    models = args.model or [cfg["chat.model"]]
-    adapters = ["auto", "off"] if args.adapter == "both" else [args.adapter]
-    results = {}
-    for model in models:
-        for adapter in adapters:
-            print(f"running {model} adapter={adapter} ...", file=sys.stderr, flush=True)
-            results[(model, adapter)] = run_answers(conn, cfg, dev, model, adapter)
-    n_pos = sum(1 for q in dev if q["file"])
-    n_neg = len(dev) - n_pos
-    print(f"\n## answers ({n_pos} questions with an answer in the corpus, {n_neg} without; "
-          f"top_k {cfg['rag.top_k']}, threshold {cfg['rag.threshold']}, "
-          f"excerpt_lines {cfg['rag.excerpt_lines']})\n")  # fmt: skip
-    print("| model | adapter | answer right | cites right file | evidence right | retrieved "
-          "| nothing found (no answer) | quotes in the sources | s/question |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (model, adapter), t in results.items():
-        cells = [f"{t[k] / max(t['pos'], 1):.2f}" for k in ("answer", "cites", "evidence")]
-        cells.append(f"{t['retrieved'] / max(t['pos'], 1):.2f}")
-        cells.append(f"{t['none']}/{t['neg']}")
-        cells.append(f"{t['verbatim']}/{t['quoted']}")
-        cells.append(f"{t['seconds'] / len(dev):.1f}")
-        print(f"| {Path(model).name} | {adapter} | " + " | ".join(cells) + " |")
-    if args.json:
-        out = {f"{m}|{a}": t["rows"] for (m, a), t in results.items()}
-        args.json.write_text(json.dumps(out, indent=1), encoding="utf-8")
+    all_rows: dict = {}
+    print("| set | model | assembly | answer right | plain baseline | cites right file "
+          "| evidence right | retrieved | nothing found | quotes in sources | s/q | ttft median "
+          "(plain) |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for name in args.sets.split(","):
+        qfile, corpus_of, _held_out = SETS[name]
+        home = root / ("pydocs" if name.startswith("pydocs") else name)
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["RAGTERM_HOME"] = str(home)
+        cfg = config.load().with_overrides(**dict(kv.split("=", 1) for kv in args.set))
+        conn = connect()
+        if not conn.execute("SELECT count(*) FROM chunks").fetchone()[0]:
+            index_corpus(conn, cfg, (args.corpus_dir or corpus_of(home)).resolve())
+        dev = load_dev(args.dev or ROOT / "scripts" / "data" / qfile, args.limit)
+        if args.evidence_only:
+            evidence_only(conn, cfg, dev)
+            continue
+        if args.order_only:
+            order_only(conn, cfg, dev)
+            continue
+        for model in args.model or [cfg["chat.model"]]:
+            backend = None
+            for i, asm in enumerate(args.assembly.split(",")):
+                print(f"running {name} {Path(model).name} {asm} ...", file=sys.stderr, flush=True)
+                ours, plain, backend = run_answers(
+                    conn, cfg, dev, backend, model, asm, baseline=not args.no_baseline and i == 0
+                )
+                pos, n = max(ours["pos"], 1), len(dev)
+                cells = [f"{ours[k] / pos:.2f}" for k in ("answer",)]
+                cells.append(f"{plain['answer'] / pos:.2f}" if plain else "–")
+                cells += [f"{ours[k] / pos:.2f}" for k in ("cites", "evidence", "retrieved")]
+                none = f"{ours['none']}/{ours['neg']}"
+                if plain:
+                    none += f" (plain {plain['none']}/{plain['neg']})"
+                cells += [none, f"{ours['verbatim']}/{ours['quoted']}"]
+                cells.append(f"{ours['seconds'] / n:.1f}")
+                med = sorted(ours["ttft"])[len(ours["ttft"]) // 2] if ours["ttft"] else 0.0
+                pmed = sorted(plain["ttft"])[len(plain["ttft"]) // 2] if plain and plain["ttft"] \
+                    else 0.0  # fmt: skip
+                cells.append(f"{med:.2f} s ({pmed:.2f} s)")
+                asm_used = {r.get("assembly") for r in ours["rows"]} - {"", None}
+                label = f"{asm} ({'/'.join(sorted(asm_used))})" if asm == "auto" else asm
+                print(f"| {name} | {Path(model).name} | {label} | " + " | ".join(cells) + " |",
+                      flush=True)  # fmt: skip
+                all_rows[f"{name}|{model}|{asm}"] = ours["rows"]
+                if plain:
+                    all_rows[f"{name}|{model}|plain"] = plain["rows"]
+            if backend is not None:
+                backend.close()
+        conn.close()
+        if args.json:
+            args.json.write_text(json.dumps(all_rows, indent=1), encoding="utf-8")
     return 0
 
 

@@ -127,7 +127,9 @@ def ask(
                     "citations": done.citations,
                     "invalid_citations": done.invalid_citations,
                     "unquoted": done.unquoted,
+                    "miscited": [m.__dict__ for m in done.miscited],
                     "grounding": done.grounding,
+                    "assembly": done.assembly,
                     "notes": done.notes,
                     "timings": done.timings,
                     "tokens": {"prompt": done.prompt_tokens, "completion": done.completion_tokens},
@@ -139,6 +141,7 @@ def ask(
             raise click.exceptions.Exit(130)
         return
     sys.stdout.write("\n")
+    sys.stdout.flush()  # the answer's last line before the notes on stderr, not "[1]note:"
     for note in done.notes:
         err_console.print(f"[yellow]note: {escape(note)}[/]")
     if done.evidence:

@@ -23,11 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine import evidence
+from ragterm.engine import assembly, evidence
 from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
 from ragterm.engine.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models import bundled_chat_path, resolve_path
-from ragterm.engine.prompt import Budget, Plan, check_citations, check_quotes, plan
+from ragterm.engine.prompt import (
+    Budget,
+    Plan,
+    check_citations,
+    check_quote_sources,
+    check_quotes,
+    plan,
+)
 from ragterm.engine.tune import personas
 from ragterm.errors import RagtermError
 from ragterm.store import chats
@@ -153,8 +160,16 @@ class Conversation:
         """
         return self._plan(text or " ", hits or [], max_tokens)[0].budget
 
+    def source_assembly(self) -> assembly.Assembly:
+        """How this conversation sends sources to its model (``rag.assembly``)."""
+        return assembly.choose(self.cfg, self.backend)
+
     def _plan(
-        self, text: str, hits: list[Hit], max_tokens: int | None
+        self,
+        text: str,
+        hits: list[Hit],
+        max_tokens: int | None,
+        asm: assembly.Assembly | None = None,
     ) -> tuple[Plan, list[chats.StoredMessage]]:
         stored = self._stored()
         start = 0
@@ -171,6 +186,7 @@ class Conversation:
             max_tokens or self.cfg["chat.max_tokens"],
             context_share=self.cfg["rag.context_share"],
             start=start,
+            rules=(asm or self.source_assembly()).rules,
         )
         return p, stored
 
@@ -238,19 +254,19 @@ class Conversation:
         )
         use_rag = self.cfg["rag.enabled"] if rag is None else rag
         searched = hits is None and bool(use_rag and retrieve)
+        asm = self.source_assembly()
         units: list[Any] = []
-        if found and (self.cfg["rag.evidence"] or self.cfg["rag.excerpt_lines"]):
+        if found and (self.cfg["rag.evidence"] or asm.lines or asm.order == "evidence"):
             asked = self.last_rewrite.query if self.last_rewrite is not None else text
             units = evidence.rank(asked, found, getattr(retrieve, "embedder", None))
-            found = evidence.as_sent(
-                found, units, order=self.cfg["rag.order"], lines=self.cfg["rag.excerpt_lines"]
-            )
+            found = evidence.as_sent(found, units, order=asm.order, lines=asm.lines)
         params = SamplingParams.from_config(self.cfg, **sampling)
-        p, stored = self._plan(text, found, params.max_tokens)
+        p, stored = self._plan(text, found, params.max_tokens, asm)
         params.max_tokens = p.max_tokens
         quotes = []
-        if units and self.cfg["rag.evidence"]:
-            quotes = evidence.select(units, p.hits, k=self.cfg["rag.evidence"])
+        k_quotes = self.cfg["rag.evidence"] or (0 if asm.generates else 1)
+        if units and k_quotes:
+            quotes = evidence.select(units, p.hits, k=k_quotes)
         rw = self.last_rewrite
         yield Retrieved(
             p.hits,
@@ -272,12 +288,18 @@ class Conversation:
             )
         switch = getattr(self.backend, "use_adapter", None)
         if self.persona is None and switch is not None:
-            switch(bool(p.hits))  # retrieval adapter for sources; general chat: the bare model
+            # retrieval adapter for sources (when the assembly wants it); general chat: bare
+            switch(bool(p.hits) and asm.adapter)
         draft = self._guard(self._begin, text, p)
         pieces: list[str] = []
         status, error = "ok", None
         saved_at = time.monotonic()
-        stream = self.backend.stream(p.messages, params, cancel)
+        extractive = bool(p.hits) and not asm.generates
+        stream = (
+            iter([assembly.extract(quotes)])
+            if extractive
+            else self.backend.stream(p.messages, params, cancel)
+        )
         try:
             for piece in stream:
                 pieces.append(piece)
@@ -292,15 +314,18 @@ class Conversation:
         except KeyboardInterrupt:
             status = "cancelled"
         except GeneratorExit:  # the caller went away: keep what was written, marked
-            stream.close()
+            if hasattr(stream, "close"):
+                stream.close()
             self._progress(draft, pieces)
             raise
         finally:
-            stream.close()  # releases the model now and records the stats of a partial answer
+            close = getattr(stream, "close", None)
+            if close is not None:  # releases the model now and records a partial answer's stats
+                close()
         if status == "ok" and cancel is not None and cancel.is_set():
             status = "cancelled"
         cited = check_citations("".join(pieces), len(p.hits))
-        stats = self.backend.last_stats()
+        stats = {} if extractive else self.backend.last_stats()
         done = Done(
             content=cited.text,
             status=status,
@@ -313,6 +338,7 @@ class Conversation:
             citations=cited.valid,
             invalid_citations=cited.invalid,
             unquoted=check_quotes(cited.text, [h.text for h in p.hits]) if p.hits else [],
+            miscited=check_quote_sources(cited.text, [h.text for h in p.hits]) if p.hits else [],
             grounding=(
                 "sources"
                 if p.hits
@@ -322,6 +348,7 @@ class Conversation:
                 if use_rag and hits is None
                 else "no_rag"
             ),
+            assembly=asm.name if p.hits else "",
         )
         if status == "error":
             self._guard(self._discard, draft)

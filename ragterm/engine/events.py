@@ -113,7 +113,9 @@ class Done:
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
     unquoted: list[str] = field(default_factory=list)  # "quotes" not found in the sources sent
+    miscited: list[Any] = field(default_factory=list)  # engine.prompt.Miscited: quote, [n] wrong
     grounding: str = "no_rag"  # sources | nothing_found | no_index | no_rag
+    assembly: str = ""  # how the sources were sent (engine.assembly), "" without sources
 
     @property
     def notes(self) -> list[str]:
@@ -129,9 +131,17 @@ class Done:
                 "nothing is indexed yet, so this answer is not from your files: index a folder "
                 "with `ragterm index PATH` (or /index PATH in the chat)"
             )
+        if self.assembly == "extractive":
+            out.append(
+                "this answer is the best line of your files, quoted as it is: the model wrote "
+                "none of it (rag.assembly extractive)"
+            )
         if self.invalid_citations:
             nums = ", ".join(f"[{n}]" for n in self.invalid_citations)
             out.append(f"the answer cited {nums}, which was not among the sources sent: dropped")
+        for m in self.miscited:
+            short = m.quote if len(m.quote) <= 60 else m.quote[:57] + "..."
+            out.append(f'"{short}" is from source [{m.holder}], not [{m.cited}] as cited')
         for quote in self.unquoted:
             short = quote if len(quote) <= 60 else quote[:57] + "..."
             out.append(f"\"{short}\" is not in the sources: the model's wording, not your files'")

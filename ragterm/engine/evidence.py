@@ -401,6 +401,17 @@ def find_evidence(
 
 
 def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
+    ev = _located(u, source, hit)
+    ev.heading = one_line(ev.heading)
+    return ev
+
+
+def one_line(heading: str) -> str:
+    """A heading as shown above a quote: its first line (a signature, not its whole docstring)."""
+    return next((x.strip() for x in heading.splitlines() if x.strip()), "")
+
+
+def _located(u: _Unit, source: int, hit: Hit) -> Evidence:
     ev = Evidence(
         source=source,
         path=hit.path,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine import collections, rewrite, sessions
+from ragterm.engine import assembly, collections, rewrite, sessions
 from ragterm.engine.chat import Conversation, make_retriever, open_conversation
 from ragterm.engine.events import Done, Hit
 from ragterm.engine.sessions import Session, StoredMessage
@@ -119,12 +119,14 @@ class ChatController:
         return self.rag
 
     def rag_text(self) -> str:
-        """What /rag reports: retrieval on/off, chunks, and how follow-ups are searched."""
+        """What /rag reports: retrieval on/off, chunks, how they are sent (the assembly for this
+        model) and how follow-ups are searched."""
         backend = self.conv.backend if self.conv is not None else None
-        order = "best evidence first" if self.cfg["rag.order"] == "evidence" else "search order"
+        asm = assembly.choose(self.cfg, backend)
+        order = "best evidence first" if asm.order == "evidence" else "search order"
         return (
             f"retrieval {'on' if self.rag else 'off'}, {self.k} chunks ({order}); "
-            + rewrite.describe(self.cfg["rag.rewrite"], backend)
+            f"sent as {asm.describe()}; " + rewrite.describe(self.cfg["rag.rewrite"], backend)
         )
 
     def set_k(self, arg: str) -> int:

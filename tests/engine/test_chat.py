@@ -218,3 +218,75 @@ def test_regenerate_replaces_the_last_answer(model, cfg):
     events = list(conv.regenerate(temperature=0.9, seed=7))
     assert events[-1].status == "ok"
     assert [m.role for m in chats.messages(conn, conv.session_id)] == ["user", "assistant"]
+
+
+# -- answer assembly (engine.assembly): what a turn with sources sends, chosen per model -------
+
+CODE = '''class Console:
+    """A high level console interface."""
+
+    def rule(self, title: str = "", *, characters: str = "-") -> None:
+        """Draw a line with an optional centered title.
+
+        Args:
+            title: text to render over the rule.
+        """
+        print(characters * 40)
+'''
+
+
+def _code_hit(tmp_path):
+    src = tmp_path / "console.py"
+    src.write_text(CODE)
+    return Hit(1, CODE, str(src), "console.py", "code", "class Console", 1, 10)
+
+
+def test_whole_assembly_sends_the_whole_chunk_and_asks_for_the_answer_first(model, cfg, tmp_path):
+    hit = _code_hit(tmp_path)
+    conv = Conversation(model, connect(), cfg.with_overrides(**{"rag.assembly": "whole"}))
+    events, done = run(conv, "Which Console method draws a horizontal line?", hits=[hit])
+    sent = chats.messages(conv.conn, conv.session_id)[0].as_sent
+    # every line of the chunk reaches the model, not two excerpted lines
+    assert all(line.strip() in sent for line in CODE.splitlines() if line.strip())
+    assert "Start with the answer" in sent and "quote the line" not in sent
+    assert done.assembly == "whole" and done.status == "ok" and done.completion_tokens > 0
+
+
+def test_excerpts_assembly_sends_the_best_lines_with_quote_rules(model, cfg, tmp_path):
+    hit = _code_hit(tmp_path)
+    conv = Conversation(model, connect(), cfg.with_overrides(**{"rag.assembly": "excerpts"}))
+    _, done = run(conv, "Which Console method draws a horizontal line?", hits=[hit])
+    sent = chats.messages(conv.conn, conv.session_id)[0].as_sent
+    assert "quote the line that answers" in sent and "print(characters * 40)" not in sent
+    assert done.assembly == "excerpts"
+
+
+def test_extractive_assembly_quotes_the_best_evidence_line_without_generating(model, cfg, tmp_path):
+    hit = _code_hit(tmp_path)
+    conv = Conversation(model, connect(), cfg.with_overrides(**{"rag.assembly": "extractive"}))
+    events, done = run(conv, "Which Console method draws a line with a centered title?", hits=[hit])
+    assert done.assembly == "extractive" and done.completion_tokens == 0
+    assert any("the model wrote none of it" in n for n in done.notes)  # labelled as a quote
+    best = events[0].evidence[0]
+    assert "Draw a line with an optional centered title." in done.content
+    assert done.content.endswith(f"[{best.source}]") and done.citations == [1]
+    # the definition it sits under names the answer, on one line
+    assert "def rule(" in done.content and "\n" not in done.content
+    # a turn without sources is still answered by the model
+    _, plain = run(conv, "Say hello.", hits=[])
+    assert plain.assembly == "" and plain.completion_tokens > 0
+
+
+def test_auto_assembly_follows_the_model_size(model, cfg):
+    from types import SimpleNamespace
+
+    from ragterm.engine import assembly
+
+    small = assembly.choose(cfg, model)  # the bundled 135M model
+    assert small.name == assembly.SMALL_MODEL_DEFAULT and "small model" in small.reason
+    big = SimpleNamespace(info=SimpleNamespace(parameters="1.5B", size=0))
+    assert assembly.choose(cfg, big).name == "whole"
+    server = SimpleNamespace(url="http://localhost:8080/v1")
+    assert assembly.choose(cfg, server).name == "whole"
+    forced = cfg.with_overrides(**{"rag.assembly": "excerpts"})
+    assert assembly.choose(forced, big).name == "excerpts"

@@ -54,3 +54,30 @@ async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
 
         hit = next(h for h in answer.sources if h.rel_path == "zebra.txt")
         assert "★1 The zebra named Quillon" in preview_markdown(hit, answer.evidence)
+
+
+async def test_the_index_bar_follows_the_embedding_count_like_the_status_line() -> None:
+    from textual.app import App, ComposeResult
+
+    from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
+    from ragterm.tui.widgets.index_progress import IndexProgress
+
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            yield IndexProgress(id="bar")
+
+    async with Host().run_test() as pilot:
+        bar = pilot.app.query_one(IndexProgress)
+        bar.start()
+        bar.show(IndexStarted("docs", "/d", 4))
+        bar.show(FileDone("a.md", "new", chunks=10))
+        assert (bar.total, bar.progress) == (4, 1)
+        status, _ = bar.show(EmbedProgress(640, 797))
+        assert status == "embedding 640/797" and (bar.total, bar.progress) == (797, 640)
+        assert bar.show(FileDone("b.md", "new", chunks=10)) == (
+            None,
+            None,
+        )  # files no longer move it
+        assert (bar.total, bar.progress) == (797, 640)
+        bar.show(IndexFinished("docs", {"new": 4}, 1.0))
+        assert not bar.display

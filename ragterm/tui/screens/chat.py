@@ -26,7 +26,7 @@ from ragterm.engine import catalog
 from ragterm.engine.events import Done, Hit, IndexFinished, Retrieved, Token, Trimmed
 from ragterm.engine.evidence import Evidence
 from ragterm.engine.models import Registry
-from ragterm.engine.prompt import check_quotes
+from ragterm.engine.prompt import check_quote_sources, check_quotes
 from ragterm.engine.storage import PerThreadConnection, connect
 from ragterm.errors import RagtermError
 from ragterm.tui import commands, slash
@@ -621,7 +621,14 @@ def stored_notes(m: Any) -> list[str]:
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
     texts = [str(s["text"]) for s in m.sources if s.get("text")]
     unquoted = check_quotes(m.content, texts) if texts else []
-    done = Done(content=m.content, grounding=m.grounding, citations=cited, unquoted=unquoted)
+    miscited = check_quote_sources(m.content, texts) if texts else []
+    done = Done(
+        content=m.content,
+        grounding=m.grounding,
+        citations=cited,
+        unquoted=unquoted,
+        miscited=miscited,
+    )
     return done.notes
 
 

@@ -11,13 +11,18 @@ from ragterm.errors import RagtermError
 
 
 class IndexProgress(ProgressBar):
-    """Counts files as the indexer reports them; ``show`` says what to put in the status bar."""
+    """Follows the embedding count once chunks are being embedded (the slow part), the file
+    count before; ``show`` says what to put in the status bar (the same count as the bar)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(show_eta=False, **kwargs)
+        self._files = (0, 0)  # done, total
+        self._embedding = False  # chunks are being embedded: the bar follows them
 
     def start(self) -> None:
         self.update(total=None, progress=0)
+        self._files = (0, 0)
+        self._embedding = False
         self.display = True
 
     def stop(self) -> None:
@@ -30,14 +35,23 @@ class IndexProgress(ProgressBar):
             self.stop()
             return "", f"{ev.message}\n{ev.hint or ''}".strip()
         if isinstance(ev, IndexStarted):
+            self._files = (0, ev.files_total)
             self.update(total=max(1, ev.files_total), progress=0)
             return f"indexing {ev.collection} 0/{ev.files_total}", None
         if isinstance(ev, FileDone):
-            self.advance(1)
-            return f"indexing {int(self.progress)}/{int(self.total or 0)}", None
+            done, total = self._files[0] + 1, self._files[1]
+            self._files = (done, total)
+            if self._embedding:
+                return None, None  # the bar and the status line follow the chunks now
+            self.update(total=max(1, total), progress=done)
+            return f"indexing {done}/{total}", None
         if isinstance(ev, EmbedProgress):
+            self._embedding = True
+            self.update(total=max(1, ev.chunks_total), progress=ev.chunks_done)
             return f"embedding {ev.chunks_done}/{ev.chunks_total}", None
         if isinstance(ev, IndexFinished):
+            done, total = self._files
+            self.update(total=max(1, total), progress=done)  # the last word: files indexed
             self.stop()
             summary = ", ".join(f"{v} {k}" for k, v in ev.counts.items() if v)
             verb = "cancelled" if ev.cancelled else "indexed"

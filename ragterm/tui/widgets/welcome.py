@@ -96,7 +96,7 @@ class Welcome(Vertical):
             "Your files",
             Text.assemble(
                 ("/index ~/notes", "bold"),
-                " indexes a folder; answers then quote and cite its files.",
+                " indexes a folder; answers then cite its files and quote the lines used.",
             ),
         )
         grid.add_row("Model", model)

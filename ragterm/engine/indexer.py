@@ -34,7 +34,7 @@ from ragterm.store.db import Connection, get_meta, set_meta, storage_errors, tra
 from ragterm.store.lock import db_file, writer_lock
 
 Event = IndexStarted | FileDone | EmbedProgress | IndexFinished
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: Python headings carry the signature and the docstring summary
 MODEL_KEY = "index.collection_model."  # + collection id: the model that made its vectors
 FLUSH_AT = 256  # chunk texts gathered before embedding: ~30 s of work on a laptop CPU
 

@@ -250,7 +250,10 @@ class Conversation:
         params.max_tokens = p.max_tokens
         quotes = []
         if units and self.cfg["rag.evidence"]:
-            quotes = evidence.select(units, p.hits, k=self.cfg["rag.evidence"])
+            quotes = evidence.select(
+                units, p.hits, k=self.cfg["rag.evidence"],
+                follow_symlinks=self.cfg.get("index.follow_symlinks", "inside"),
+            )  # fmt: skip
         rw = self.last_rewrite
         yield Retrieved(
             p.hits,

@@ -31,6 +31,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from ragterm.engine.parse import Parsed
@@ -232,9 +233,7 @@ def scan_lines(
 
     det = _detector()
     text = "\n".join(lines)
-    starts = [0]
-    for line in lines[:-1]:
-        starts.append(starts[-1] + len(line) + 1)
+    starts = list(accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
     low = text.lower()
     if len(low) != len(text):  # a few letters grow when lower-cased (İ): keep offsets aligned
         low = text.translate(_ASCII_LOWER)
@@ -268,10 +267,15 @@ def scan_lines(
             for pos in found_lc[needle]:
                 add(pos, k)
     out: list[tuple[str, int]] = []
-    for i in sorted(todo):
+    seen: dict[tuple[str, str], list[str]] = {}  # a line repeated is judged once (with the line
+    for i in sorted(todo):  # before it, which can hold a "pragma: allowlist nextline" comment)
         line = lines[i]
-        kinds = _scan_line(det, line, i, todo[i], lines, name, config_lines, get_code_snippet)
-        out.extend((kind, i) for kind in kinds)
+        key = (lines[i - 1] if i else "", line)
+        if key not in seen:
+            seen[key] = _scan_line(
+                det, line, i, todo[i], lines, name, config_lines, get_code_snippet
+            )
+        out.extend((kind, i) for kind in seen[key])
         if limit and len(out) >= limit:
             break
     return out

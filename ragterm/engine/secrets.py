@@ -58,6 +58,7 @@ class Gate:
     lc: tuple[str, ...] = ()
 
 
+# fmt: off
 GATES: dict[str, Gate] = {
     "ArtifactoryDetector": Gate(cs=("AKC", "AP")),
     "AWSKeyDetector": Gate(cs=("A3T", "ABIA", "ACCA", "AKIA", "ASIA"), lc=("aws",)),
@@ -65,21 +66,8 @@ GATES: dict[str, Gate] = {
     "BasicAuthDetector": Gate(cs=("://",)),
     "CloudantDetector": Gate(lc=("key", "pw", "pass", "token", "cloudant.com")),
     "GitHubTokenDetector": Gate(cs=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
-    "GitLabTokenDetector": Gate(
-        cs=(
-            "glpat-",
-            "gldt-",
-            "glft-",
-            "glsoat-",
-            "glrt-",
-            "GR1348941",
-            "glcbt-",
-            "glimt-",
-            "glptt-",
-            "glagent-",
-            "gloas-",
-        )
-    ),  # fmt: skip
+    "GitLabTokenDetector": Gate(cs=("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941",
+                                    "glcbt-", "glimt-", "glptt-", "glagent-", "gloas-")),
     "IbmCloudIamDetector": Gate(lc=("key", "pw", "pass", "token")),
     "IbmCosHmacDetector": Gate(lc=("secret",)),
     "JwtTokenDetector": Gate(cs=("eyJ",)),
@@ -95,28 +83,17 @@ GATES: dict[str, Gate] = {
     "StripeDetector": Gate(cs=("k_live_",)),
     "TwilioKeyDetector": Gate(cs=("AC", "SK")),
     # detect-secrets' keywords: api_?key, auth_?key... priv_?key, db_?pass, password, pwd, secret
-    "KeywordDetector": Gate(
-        lc=tuple(
-            f"{w}{sep}key"
-            for w in (
-                "api",
-                "auth",
-                "service",
-                "account",
-                "db",
-                "database",
-                "priv",
-                "private",
-                "client",
-            )
-            for sep in ("", "_")
-        )
-        + ("pass", "pwd", "secret", "contrase")
-    ),  # fmt: skip
+    "KeywordDetector": Gate(lc=tuple(
+        f"{w}{sep}key"
+        for w in ("api", "auth", "service", "account", "db", "database", "priv", "private",
+                  "client")
+        for sep in ("", "_")
+    ) + ("pass", "pwd", "secret", "contrase")),
     # high-entropy strings: only next to a key word
     "Base64HighEntropyString": Gate(lc=KEY_WORDS),
     "HexHighEntropyString": Gate(lc=KEY_WORDS),
 }
+# fmt: on
 # Discord and Telegram tokens share no literal; their own patterns over the text are fast enough.
 
 WINDOW = 400  # characters each side of a gate hit examined on a very long line

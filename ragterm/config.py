@@ -343,7 +343,22 @@ SETTINGS: dict[str, Setting] = {
             _between(0.001, 100_000.0),
             "a positive number of megabytes",
         ),
-        _S("index.include_secrets", bool, False, "index .env files, keys and other secrets"),
+        _S(
+            "index.include_secrets",
+            bool,
+            False,
+            "index secrets anyway: .env files, keys, and files in which detect-secrets finds a "
+            "credential (AWS/GitHub/Slack/Stripe tokens, JWTs, private keys, passwords...)",
+        ),
+        _S(
+            "index.follow_symlinks",
+            str,
+            "inside",
+            "symlinks followed when indexing and when opening an indexed file (preview, editor, "
+            "evidence, persona writing): inside (only those whose target stays inside the "
+            "indexed folder), none, or all",
+            choices=("inside", "none", "all"),
+        ),
         _S(
             "index.vector_store",
             str,

@@ -12,11 +12,19 @@ Everything runs the real ``python -m ragterm`` in child processes, each in its o
 2. chat kills: ``ragterm ask`` SIGKILLed mid-answer ``--chat-kills`` times; data lost when the
    session misses the question or the partial answer (saved once a second, marked cancelled).
 3. hostile corpus (tests/faults/hostile.py, with a ``--long-line-mb`` single-line file):
-   each file indexed or reported with the expected reason; tracebacks counted over every run;
-   peak RSS of that index run vs the clean 20-file run (the baseline).
+   each file indexed or reported with the expected reason (symlinks out of the folder and
+   secrets by content counted apart too); tracebacks counted over every run; peak RSS of that
+   index run vs the clean 20-file run (the baseline).
+4. what leaves the machine: the hostile corpus indexed with ``embed.backend = remote`` and asked
+   a question with ``chat.backend = remote``, against recording servers on loopback
+   (tests/faults/recording.py): bytes of skipped, secret and out-of-root files found in the
+   requests, and bytes of indexed files that were not among the answer's sources in the question.
+5. fuzzing (tests/faults/fuzz.py): ``--fuzz-examples`` hypothesis inputs per parser kind and for
+   the chunker; inputs that failed through the indexer's catch-all, ran past the time limit or made
+   a chunk the model would cut.
 
-    .venv/bin/python scripts/bench_faults.py                  # ~3 min on 2 cores
-    .venv/bin/python scripts/bench_faults.py --kills 20 --long-line-mb 200
+    .venv/bin/python scripts/bench_faults.py                  # ~10 min on 2 cores
+    .venv/bin/python scripts/bench_faults.py --kills 20 --long-line-mb 200 --fuzz-examples 2000
 """
 
 from __future__ import annotations
@@ -45,7 +53,12 @@ from tests.faults.conftest import (  # noqa: E402
     wait_until,
     write_corpus,
 )
-from tests.faults.hostile import SECRET_MARKER, build  # noqa: E402
+from tests.faults.hostile import (  # noqa: E402
+    SECRET_MARKER,
+    build,
+    out_of_root,
+    secret_kinds,
+)
 from tests.faults.test_kill_index import QUERIES, mutate  # noqa: E402
 
 TRACEBACKS = 0
@@ -189,17 +202,22 @@ def hostile(work: Path, long_line_mb: int) -> dict[str, object]:
             ev = json.loads(line)
             if ev.get("event") == "file":
                 seen[ev["path"]] = ev
-    handled = []
+    handled: dict[str, bool] = {}
     for name, want in expect.items():
         got = seen.get(name)
         if got is None:
+            handled[name] = False
             continue
         if want.outcome == "indexed":
             ok = got["status"] in ("new", "updated", "unchanged")
         else:
             allowed = ("skipped", "failed") if want.outcome == "reported" else (want.outcome,)
             ok = got["status"] in allowed and want.reason.lower() in got["reason"].lower()
-        handled.append(ok)
+        handled[name] = ok
+    links = out_of_root(expect)
+    kinds = secret_kinds(expect)
+    secret_files = [n for n, e in expect.items() if "contains a secret (" in e.reason]
+    lookalikes = [n for n, e in expect.items() if e.outcome == "indexed"]
     from ragterm.store.db import connect
 
     conn = connect(home / "data" / "ragterm.db")
@@ -209,11 +227,81 @@ def hostile(work: Path, long_line_mb: int) -> dict[str, object]:
     conn.close()
     return {
         "tried": len(expect),
-        "handled": sum(handled),
+        "handled": sum(handled.values()),
+        "links": len(links),
+        "links_skipped": sum(handled[n] for n in links),
+        "kinds": len(set(kinds)),
+        "secret_files": len(secret_files),
+        "secrets_caught": sum(handled[n] for n in secret_files),
+        "indexed_ok": sum(handled[n] for n in lookalikes),
+        "indexed_tried": len(lookalikes),
         "rc": rc,
         "rss": rss,
         "seconds": seconds,
         "secrets_leaked": leaked,
+    }
+
+
+def remote(work: Path) -> dict[str, int]:
+    """The hostile corpus through recording embedding and chat servers: what reached them."""
+    from ragterm.engine.embed import BUNDLED, load_embedder
+    from tests.faults.recording import RecordingChat, RecordingEmbeddings, leaked_bytes
+    from tests.faults.test_what_leaves import left_out, remote_env
+
+    folder = work / "remote" / "hostile"
+    build(folder, long_line_mb=1)
+    home = work / "remote-home"
+    embed = RecordingEmbeddings(load_embedder(BUNDLED))
+    embed.start()
+    chat = RecordingChat()
+    chat.start()
+    try:
+        env = remote_env(home, embed, chat)
+        rc, out, *_ = run(home, "index", "--json", str(folder), env=env)
+        report = {}
+        for line in out.splitlines():
+            if line.startswith("{"):
+                ev = json.loads(line)
+                if ev.get("event") == "file":
+                    report[ev["path"]] = ev
+        indexed = [folder / p for p, ev in report.items() if ev["status"] == "new"]
+        gone = left_out(folder, report)
+        rc2, answer, *_ = run(home, "ask", "--json", "When does the keeper trim the wick?", env=env)
+        sources = {s["rel_path"] for s in json.loads(answer)["sources"]} if rc2 == 0 else set()
+        asked = "\n".join(
+            m["content"] for m in json.loads(chat.bodies[-1])["messages"]
+        ) if chat.bodies else ""  # fmt: skip
+        others = [p for p in indexed if str(p.relative_to(folder)) not in sources]
+        sent = embed.sent()
+        return {
+            "rc": rc or rc2,
+            "requests": len(embed.bodies) + len(chat.bodies),
+            "sent_bytes": sum(len(b) for b in embed.bodies + chat.bodies),
+            "left_out": len(gone),
+            "leaked": sum(leaked_bytes(sent, gone, indexed).values())
+            + sum(leaked_bytes(asked, gone, indexed).values())
+            + (sent + asked).count(SECRET_MARKER),
+            "not_sources": sum(leaked_bytes(asked, others).values()),
+            "sources": len(sources),
+        }
+    finally:
+        for srv in (embed, chat):
+            srv.shutdown()
+            srv.server_close()
+
+
+def fuzz(examples: int, seed: int) -> dict[str, object]:
+    from ragterm.engine.embed import load_tokenizer
+    from tests.faults.fuzz import KINDS, TIME_LIMIT_S
+    from tests.faults.fuzz import run as fuzz_run
+
+    t0 = time.monotonic()
+    tally = fuzz_run(KINDS, examples, load_tokenizer(), seed=seed)
+    return {
+        "tally": tally,
+        "kinds": KINDS,
+        "limit": TIME_LIMIT_S,
+        "seconds": time.monotonic() - t0,
     }
 
 
@@ -223,37 +311,82 @@ def main() -> None:
     ap.add_argument("--chat-kills", type=int, default=3)
     ap.add_argument("--long-line-mb", type=int, default=200)
     ap.add_argument("--seed", type=int, default=20261202)
+    ap.add_argument("--fuzz-examples", type=int, default=500, help="per parser kind")
+    ap.add_argument("--skip", default="", help="comma list of: kills,chat,hostile,remote,fuzz")
     args = ap.parse_args()
+    skip = set(args.skip.split(","))
     with tempfile.TemporaryDirectory(prefix="ragterm-faults-") as tmp:
         work = Path(tmp)
         os.environ["RAGTERM_HOME"] = str(work / "bench-home")  # this process's own reads
         t0 = time.monotonic()
-        k = index_kills(work, args.kills, args.seed)
-        c = chat_kills(work, args.chat_kills, args.seed)
-        h = hostile(work, args.long_line_mb)
+        k = index_kills(work, args.kills, args.seed) if "kills" not in skip else None
+        c = chat_kills(work, args.chat_kills, args.seed) if "chat" not in skip else None
+        h = hostile(work, args.long_line_mb) if "hostile" not in skip else None
+        r = remote(work) if "remote" not in skip else None
+        f = fuzz(args.fuzz_examples, args.seed) if "fuzz" not in skip else None
         total = time.monotonic() - t0
     print(f"fault injection ({total:.0f} s, seed {args.seed})\n")
     print("| measure | value |")
     print("|---|---|")
-    print(f"| index kills survived / tried | {k['survived']} / {k['kills']} |")
-    print(f"| chat kills survived / tried | {c['survived']} / {c['kills']} |")
-    print(f"| hostile files handled / tried | {h['handled']} / {h['tried']} |")
-    print(f"| secrets indexed | {h['secrets_leaked']} |")
+    if k is not None:
+        print(f"| index kills survived / tried | {k['survived']} / {k['kills']} |")
+    if c is not None:
+        print(f"| chat kills survived / tried | {c['survived']} / {c['kills']} |")
+    if h is not None:
+        print(f"| hostile files handled / tried | {h['handled']} / {h['tried']} |")
+        print(f"| symlinks out of the folder skipped / tried | {h['links_skipped']} / "
+              f"{h['links']} |")  # fmt: skip
+        print(f"| files with a secret inside skipped / tried ({h['kinds']} kinds) | "
+              f"{h['secrets_caught']} / {h['secret_files']} |")  # fmt: skip
+        print(f"| ordinary files indexed / tried (lookalikes included) | {h['indexed_ok']} / "
+              f"{h['indexed_tried']} |")  # fmt: skip
+        print(f"| secrets indexed | {h['secrets_leaked']} |")
+    if r is not None:
+        print(f"| bytes of skipped, secret or out-of-root files sent to the servers "
+              f"({r['left_out']} files; {r['requests']} requests, {r['sent_bytes']} bytes) | "
+              f"{r['leaked']} |")  # fmt: skip
+        print(f"| bytes of indexed files that were not a source, sent with the question "
+              f"({r['sources']} sources) | {r['not_sources']} |")  # fmt: skip
+    if f is not None:
+        tally = f["tally"]
+        print(f"| fuzz inputs (parsers and chunker), run / failed | {tally.total()} / "
+              f"{tally.failures()} |")  # fmt: skip
     print(f"| tracebacks (all runs) | {TRACEBACKS} |")
-    print(f"| data-loss cases | {k['lost'] + c['lost']} |")
-    print(f"| indexing span of the 20-file folder (kill window) | {k['span_s']:.1f} s |")
-    print()
-    print("| measure | baseline: clean 20-file folder | hostile corpus | ratio |")
-    print("|---|---|---|---|")
-    print(
-        f"| peak RSS of `ragterm index` | {k['clean_rss']:.0f} MiB | {h['rss']:.0f} MiB | "
-        f"{h['rss'] / k['clean_rss']:.2f} |"
-    )
-    print(
-        f"| wall time of `ragterm index` | {k['clean_s']:.1f} s | {h['seconds']:.1f} s | "
-        f"{h['seconds'] / k['clean_s']:.2f} |"
-    )
-    print(f"\nhostile run exit code {h['rc']} ({args.long_line_mb} MB single-line file included)")
+    if k is not None and c is not None:
+        print(f"| data-loss cases | {k['lost'] + c['lost']} |")
+    if k is not None:
+        print(f"| indexing span of the 20-file folder (kill window) | {k['span_s']:.1f} s |")
+    if k is not None and h is not None:
+        print()
+        print("| measure | baseline: clean 20-file folder | hostile corpus | ratio |")
+        print("|---|---|---|---|")
+        print(
+            f"| peak RSS of `ragterm index` | {k['clean_rss']:.0f} MiB | {h['rss']:.0f} MiB | "
+            f"{h['rss'] / k['clean_rss']:.2f} |"
+        )
+        print(
+            f"| wall time of `ragterm index` | {k['clean_s']:.1f} s | {h['seconds']:.1f} s | "
+            f"{h['seconds'] / k['clean_s']:.2f} |"
+        )
+    if h is not None:
+        print(f"\nhostile run exit code {h['rc']} ({args.long_line_mb} MB single-line file)")
+    if r is not None:
+        print(f"remote runs exit code {r['rc']}")
+    if f is not None:
+        tally = f["tally"]
+        print(f"\nfuzzing: {args.fuzz_examples} inputs per kind, seed {args.seed}, "
+              f"{f['seconds']:.0f} s, time limit {f['limit']:g} s an input\n")  # fmt: skip
+        print("| kind | inputs | chunks | skipped | failed (one line) | unforeseen | hang | "
+              "bad chunk | slowest |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|")
+        for kind in f["kinds"]:
+            n = {s: tally.counts[(kind, s)] for s in ("chunks", "skipped", "failed",
+                 "unforeseen", "hang", "broken-chunk")}  # fmt: skip
+            print(f"| {kind} | {tally.total(kind)} | {n['chunks']} | {n['skipped']} | "
+                  f"{n['failed']} | {n['unforeseen']} | {n['hang']} | {n['broken-chunk']} | "
+                  f"{tally.slowest.get(kind, 0):.2f} s |")  # fmt: skip
+        for out, data in tally.bad:
+            print(f"  {out.status}: {out.line[:160]} <- {data[:80]!r}")
 
 
 if __name__ == "__main__":

@@ -266,7 +266,10 @@ class Conversation:
         quotes = []
         k_quotes = self.cfg["rag.evidence"] or (0 if asm.generates else 1)
         if units and k_quotes:
-            quotes = evidence.select(units, p.hits, k=k_quotes)
+            quotes = evidence.select(
+                units, p.hits, k=k_quotes,
+                follow_symlinks=self.cfg.get("index.follow_symlinks", "inside"),
+            )  # fmt: skip
         rw = self.last_rewrite
         yield Retrieved(
             p.hits,

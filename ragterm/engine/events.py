@@ -46,6 +46,13 @@ class Hit:
         d["citation"] = self.citation()
         return d
 
+    @property
+    def root(self) -> str:
+        """The collection's folder (the file itself for a one-file collection): what the symlink
+        rule (``walk.link_rule``) keeps a preview, an editor or an evidence read inside."""
+        tail = "/" + self.rel_path
+        return self.path[: -len(tail)] if self.path.endswith(tail) else self.path
+
 
 def duration(seconds: float | None) -> str:
     """A time span for people (ETAs, run times, ages): "42s", "3m05s", "1h02m" ("?" unknown)."""

@@ -27,6 +27,7 @@ import numpy as np
 from ragterm.engine.events import Hit
 from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
 from ragterm.engine.parse.html import SOFT_HEADING
+from ragterm.engine.walk import link_rule
 
 KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
 MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
@@ -66,7 +67,9 @@ class Evidence:
     heading: str = ""  # the definition or section the line sits under (verbatim too)
     heading_line: int | None = None
     context: str = ""  # the short line just before, when it names the thing (a table's name cell)
-    status: str = "current"  # current | changed (file edited, line gone) | deleted (file gone)
+    # current | changed (file edited, line gone) | deleted (file gone) | outside (the file is now a
+    # symlink out of its folder: not read, see index.follow_symlinks)
+    status: str = "current"
 
     def citation(self) -> str:
         if self.page is not None:
@@ -85,6 +88,8 @@ class Evidence:
             return "the file was deleted since indexing; quoted as indexed"
         if self.status == "changed":
             return "the file changed since indexing and no longer holds this line"
+        if self.status == "outside":
+            return "the file now leads outside its folder (symlink): not read; quoted as indexed"
         return ""
 
 
@@ -357,11 +362,13 @@ def select(
     k: int = 3,
     per_source: int = 2,
     min_score: float = 0.2,
+    follow_symlinks: str = "inside",
 ) -> list[Evidence]:
     """The ``k`` best units among the chunks actually sent, best first, checked in the files.
 
     ``per_source`` caps lines from one chunk so that one long chunk cannot crowd out the rest;
-    units under ``min_score`` (or under half of the best) are not evidence.
+    units under ``min_score`` (or under half of the best) are not evidence. A file is only read
+    where ``follow_symlinks`` (index.follow_symlinks) allows it.
     """
     number = {h.chunk_id: n for n, h in enumerate(sent, 1)}
     pool = [u for u in units if u.hit.chunk_id in number and u.score >= min_score]
@@ -381,7 +388,7 @@ def select(
             continue
         taken[n] = taken.get(n, 0) + 1
         seen.add(key)
-        out.append(_checked(u, n, sent[n - 1]))
+        out.append(_checked(u, n, sent[n - 1], follow_symlinks))
     return out
 
 
@@ -394,14 +401,18 @@ def find_evidence(
     per_source: int = 2,
     keyword_weight: float = KEYWORD_WEIGHT,
     min_score: float = 0.2,
+    follow_symlinks: str = "inside",
 ) -> list[Evidence]:
     """The ``k`` best lines of ``hits`` for ``question``, best first, checked against the files."""
     units = rank(question, hits, embedder, keyword_weight)
-    return select(units, hits, k=k, per_source=per_source, min_score=min_score)
+    return select(
+        units, hits, k=k, per_source=per_source, min_score=min_score,
+        follow_symlinks=follow_symlinks,
+    )  # fmt: skip
 
 
-def _checked(u: _Unit, source: int, hit: Hit) -> Evidence:
-    ev = _located(u, source, hit)
+def _checked(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
+    ev = _located(u, source, hit, follow_symlinks)
     ev.heading = one_line(ev.heading)
     return ev
 
@@ -411,7 +422,7 @@ def one_line(heading: str) -> str:
     return next((x.strip() for x in heading.splitlines() if x.strip()), "")
 
 
-def _located(u: _Unit, source: int, hit: Hit) -> Evidence:
+def _located(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
     ev = Evidence(
         source=source,
         path=hit.path,
@@ -422,6 +433,10 @@ def _located(u: _Unit, source: int, hit: Hit) -> Evidence:
         page=hit.page,
         heading=_last(hit.heading),
     )
+    if os.path.lexists(hit.path) and link_rule(hit.path, hit.root, follow_symlinks):
+        ev.status = "outside"
+        ev.line = hit.start_line
+        return ev
     lines = _current(hit.path)
     if isinstance(lines, bool):  # False: the file is gone
         ev.status = "deleted"

@@ -8,6 +8,11 @@ parsed; chunks whose text already has a vector (anywhere, e.g. in a moved file) 
 Each file's chunks are written in one transaction. A file is marked ``pending`` before its work
 starts, so an indexer killed mid-run leaves a consistent index (old chunks, or none) and the next
 run picks the pending files up again.
+
+Nothing leaves the folder and no secret is indexed: a symlink that leads out of the folder is
+never read (``walk.link_rule``, checked again right before the read), and a file in which
+detect-secrets finds a credential is skipped whole (``engine.secrets``), before any of its text is
+chunked or embedded (with ``embed.backend = remote``, before anything is sent).
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ragterm.engine.chunk import Chunk, chunk_parsed
+from ragterm.engine.chunk import Chunk, TokenCounter, chunk_parsed
 from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
 from ragterm.engine.parse import ParseFailed, SkipFile, kind_of, parse_bytes
-from ragterm.engine.walk import Entry, WalkOptions, walk
+from ragterm.engine.walk import Entry, WalkOptions, link_rule, walk
 from ragterm.errors import IndexingError
 from ragterm.store import index as store
 from ragterm.store.db import Connection, get_meta, set_meta, storage_errors, transaction
@@ -35,6 +40,10 @@ from ragterm.store.lock import db_file, writer_lock
 
 Event = IndexStarted | FileDone | EmbedProgress | IndexFinished
 CHUNKER_VERSION = 2  # 2: Python headings carry the signature and the docstring summary
+# Bumped when the secret scan finds more: every file is read and scanned again once (unchanged
+# chunk texts keep their vectors, so nothing is embedded again).
+SECRET_SCAN_VERSION = 1
+MAX_REASON = 300  # characters of a skip or failure reason: one line in the report
 MODEL_KEY = "index.collection_model."  # + collection id: the model that made its vectors
 FLUSH_AT = 256  # chunk texts gathered before embedding: ~30 s of work on a laptop CPU
 
@@ -147,13 +156,82 @@ class _NotRegular(Exception):
     """The path turned into something that must not be read (a fifo, a device, a huge file)."""
 
 
-def _read(path: Path, max_bytes: int) -> tuple[os.stat_result, bytes]:
+class FileProblem(Exception):
+    """A file left out of the index: ``status`` skipped or failed, ``reason`` one line."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = one_line(reason)
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """A reason as one report line: whitespace runs (newlines too) become one space, cut."""
+    flat = " ".join(str(text).split()) or "unknown problem"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def parse_and_chunk(
+    data: bytes,
+    path: Path,
+    tokenizer: TokenCounter,
+    chunk_tokens: int = 200,
+    overlap: int = 30,
+    *,
+    kind: str | None = None,
+    scan_secrets: bool = True,
+) -> list[Chunk]:
+    """A file's bytes -> its chunks, or ``FileProblem`` with a one-line reason, whatever the bytes.
+
+    A file in which a secret is found is refused whole, before any chunk exists. A parser that
+    breaks in an unforeseen way fails that file only; an error of the secret scan itself fails
+    the file too (never indexed unscanned).
+    """
+    kind = kind or kind_of(path)
+    try:
+        parsed = parse_bytes(data, path, kind)
+    except SkipFile as exc:
+        raise FileProblem("skipped", exc.reason) from None
+    except ParseFailed as exc:
+        raise FileProblem("failed", exc.reason) from None
+    except RecursionError:
+        raise FileProblem("failed", "too deeply nested to parse") from None
+    except MemoryError:
+        raise FileProblem("failed", "too large to parse in memory") from None
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
+        raise FileProblem("failed", f"cannot parse: {type(exc).__name__}: {exc}") from None
+    if scan_secrets:
+        from ragterm.engine.secrets import secret_reason
+
+        try:
+            why = secret_reason(parsed, path.name)
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            why = f"secret scan failed: {type(exc).__name__}: {exc}"
+            raise FileProblem("failed", why) from None
+        if why:
+            raise FileProblem("skipped", why)
+    try:
+        chunks = chunk_parsed(parsed, tokenizer, chunk_tokens, overlap)
+    except RecursionError:
+        raise FileProblem("failed", "too deeply nested to chunk") from None
+    except Exception as exc:  # noqa: BLE001
+        raise FileProblem("failed", f"cannot chunk: {type(exc).__name__}: {exc}") from None
+    if not chunks:
+        raise FileProblem("skipped", "no text")
+    return chunks
+
+
+def _read(path: Path, max_bytes: int, *, nofollow: bool = False) -> tuple[os.stat_result, bytes]:
     """The file's bytes, read only if it is (still) a regular file within the size limit.
 
     The walk checked both, but the file can change before it is read: a fifo would block the
-    read forever and /dev/zero would fill the memory. O_NONBLOCK keeps the open from blocking.
+    read forever and /dev/zero would fill the memory. O_NONBLOCK keeps the open from blocking;
+    ``nofollow`` refuses a path that became a symlink since it was checked.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if nofollow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if not S_ISREG(st.st_mode):
@@ -210,6 +288,8 @@ class _Run:
         self.overlap = int(cfg["index.chunk_overlap"])
         self.batch = max(int(cfg["embed.batch_size"]), 1)
         self.max_bytes = int(float(cfg["index.max_file_mb"]) * 1024 * 1024)
+        self.include_secrets = bool(cfg["index.include_secrets"])
+        self.follow = str(cfg["index.follow_symlinks"])
         # embedding progress
         self.files_total = 0
         self.files_done = 0
@@ -242,11 +322,15 @@ class _Run:
         set_meta(self.conn, f"{MODEL_KEY}{collection.id}", self.embedder.name)
         opts = WalkOptions(
             max_bytes=int(float(self.cfg["index.max_file_mb"]) * 1024 * 1024),
-            include_secrets=bool(self.cfg["index.include_secrets"]),
+            include_secrets=self.include_secrets,
+            follow_symlinks=self.follow,
         )
         entries = list(walk(Path(collection.root), opts, scope=scope))
         yield IndexStarted(collection.name, collection.root, sum(not e.ignored for e in entries))
-        chunker = f"{CHUNKER_VERSION}:{self.embedder.name}:{self.chunk_tokens}:{self.overlap}"
+        scan = "all" if self.include_secrets else f"s{SECRET_SCAN_VERSION}"
+        chunker = (
+            f"{CHUNKER_VERSION}:{self.embedder.name}:{self.chunk_tokens}:{self.overlap}:{scan}"
+        )
         chunker_key = f"index.chunker.{collection.id}"
         rechunk = get_meta(self.conn, chunker_key) not in (None, chunker)
         known = store.file_rows(self.conn, collection.id, scope)
@@ -333,8 +417,13 @@ class _Run:
     ) -> tuple[_Work | None, list[Event]]:
         """Read, hash, parse and chunk one file; a skip or failure is recorded on the spot."""
         cid = self.collection.id
+        # the walk checked the link; it may have been swapped since (a race with the read)
+        why = link_rule(e.path, self.collection.root, self.follow)
+        if why:
+            return None, [self._record(e, "skipped", why)]
+        target = e.path if self.follow == "all" else Path(os.path.realpath(e.path))
         try:
-            stat, data = _read(e.path, self.max_bytes)
+            stat, data = _read(target, self.max_bytes, nofollow=self.follow != "all")
         except _NotRegular as exc:
             return None, [self._record(e, "skipped", str(exc))]
         except FileNotFoundError:
@@ -354,18 +443,12 @@ class _Run:
             return None, [self._done(e.rel, "unchanged")]
         kind = kind_of(e.path)
         try:
-            parsed = parse_bytes(data, e.path, kind)
-            chunks = chunk_parsed(parsed, self.embedder, self.chunk_tokens, self.overlap)
-        except SkipFile as exc:
-            return None, [self._record(e, "skipped", exc.reason, kind)]
-        except ParseFailed as exc:
-            return None, [self._fail(e, exc.reason, kind)]
-        except RecursionError:
-            return None, [self._fail(e, "too deeply nested to parse", kind)]
-        except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
-            return None, [self._fail(e, f"cannot parse: {type(exc).__name__}: {exc}", kind)]
-        if not chunks:
-            return None, [self._record(e, "skipped", "no text", kind)]
+            chunks = parse_and_chunk(
+                data, e.path, self.embedder, self.chunk_tokens, self.overlap, kind=kind,
+                scan_secrets=not self.include_secrets,
+            )  # fmt: skip
+        except FileProblem as exc:
+            return None, [self._record(e, exc.status, exc.reason, kind)]
         status = "updated" if row is not None and row.sha256 else "new"
         return _Work(e, kind, sha, chunks, status), []
 

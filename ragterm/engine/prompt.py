@@ -87,6 +87,9 @@ ANSWER_FIRST_RULES = (
 )
 
 
+_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
 def format_context(hits: list[Hit]) -> str:
     """Numbered sources, each fenced as a quote so text inside cannot pass for instructions."""
     parts = []

@@ -2,8 +2,13 @@
 
 The walk honours ``.gitignore`` files (at every level, like git) and ``.ragtermignore`` (same
 syntax), skips version-control, dependency and cache folders, secrets, binaries (by content), files
-over the size limit and symlink loops. Every file it leaves out is still yielded, with a reason,
-so the report and ``ragterm index --status`` can say why.
+over the size limit, symlink loops and symlinks that lead out of the folder. Every file it leaves
+out is still yielded, with a reason, so the report and ``ragterm index --status`` can say why.
+
+Symlinks (``index.follow_symlinks``): a cloned repository or an unpacked archive can carry a link
+to ``/etc/shadow`` or to another folder; by default (``inside``) a link is followed only when its
+resolved target stays inside the indexed folder. ``link_rule`` is the same test for every other
+place that opens a file named by the user or by the index (preview, editor, evidence, persona).
 """
 
 from __future__ import annotations
@@ -123,10 +128,38 @@ class Entry:
     ignored: bool = False  # left out by an ignore rule or a VCS/cache folder: counted, not listed
 
 
+FOLLOW_SYMLINKS = ("inside", "none", "all")
+
+
 @dataclass
 class WalkOptions:
     max_bytes: int = 20 * 1024 * 1024
     include_secrets: bool = False
+    follow_symlinks: str = "inside"  # inside | none | all (index.follow_symlinks)
+
+
+def link_rule(path: Path | str, root: Path | str, follow: str = "inside") -> str | None:
+    """Why ``path`` (inside the folder ``root``) must not be opened under the symlink rule, or
+    None when it may be.
+
+    ``inside``: its resolved path stays in the resolved ``root``; ``none``: no symlink on the way
+    from ``root`` to it; ``all``: anything goes. ``root`` may be the file itself (a one-file
+    collection).
+    """
+    if follow == "all":
+        return None
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if follow == "none":
+        plain = os.path.normpath(
+            os.path.join(real_root, os.path.relpath(os.path.abspath(path), os.path.abspath(root)))
+        )
+        if real != plain:
+            return "symlink, not followed (index.follow_symlinks = none)"
+        return None
+    if real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return None
+    return f"symlink to {real} leads outside the folder (index.follow_symlinks = inside)"
 
 
 def is_secret_name(name: str) -> bool:
@@ -220,11 +253,16 @@ def walk(root: Path, options: WalkOptions | None = None, *, scope: str = "") -> 
         seen.add((st.st_dev, st.st_ino))
     except OSError:
         return
-    yield from _walk_dir(start, start_rel, ignores, opts, seen)
+    yield from _walk_dir(start, start_rel, ignores, opts, seen, root)
 
 
 def _walk_dir(
-    folder: Path, rel: str, ignores: _Ignores, opts: WalkOptions, seen: set[tuple[int, int]]
+    folder: Path,
+    rel: str,
+    ignores: _Ignores,
+    opts: WalkOptions,
+    seen: set[tuple[int, int]],
+    root: Path,
 ) -> Iterator[Entry]:
     try:
         with os.scandir(folder) as it:
@@ -257,6 +295,9 @@ def _walk_dir(
             if not opts.include_secrets and name.lower() in SECRET_DIRS:
                 yield Entry(path, child_rel + "/", reason="secrets folder (index.include_secrets)")
                 continue
+            if is_link and (why := link_rule(path, root, opts.follow_symlinks)):
+                yield Entry(path, child_rel + "/", reason=why)
+                continue
             try:
                 st = path.stat()
             except OSError as exc:
@@ -268,7 +309,8 @@ def _walk_dir(
                 continue
             seen.add(key)
             spec, _ = _load_spec(path)
-            yield from _walk_dir(path, child_rel, _Ignores(ignores, child_rel, spec), opts, seen)
+            sub = _Ignores(ignores, child_rel, spec)
+            yield from _walk_dir(path, child_rel, sub, opts, seen, root)
             continue
         if name in SKIP_FILES:
             continue
@@ -277,6 +319,9 @@ def _walk_dir(
             continue
         if is_link and not path.exists():
             yield Entry(path, child_rel, reason="broken symlink")
+            continue
+        if is_link and (why := link_rule(path, root, opts.follow_symlinks)):
+            yield Entry(path, child_rel, reason=why)  # never opened: /etc/shadow stays unread
             continue
         try:
             regular = de.is_file(follow_symlinks=True)

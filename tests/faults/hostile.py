@@ -2,7 +2,8 @@
 
 ``build(root)`` returns, for each top-level name, what the indexer must do with it: "indexed",
 "skipped" or "failed" (with a reason), or "reported" (skipped or failed, either is right), plus a
-reason fragment to look for. Secrets carry a marker that must never reach the index.
+reason fragment to look for. Secrets carry a marker that must never reach the index, and so does
+the folder next to ``root`` that symlinks inside it lead to (it must never be read).
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def build(root: Path, *, long_line_mb: int = 21, seed: int = 0) -> dict[str, Exp
     expect["pipe.txt"] = Expect("skipped", "named pipe")
     os.symlink(root, root / "loop")
     expect["loop/"] = Expect("skipped", "symlink loop")
-    os.symlink("/dev/zero", root / "zero.txt")
-    expect["zero.txt"] = Expect("skipped", "not a regular file")
+    os.symlink("/dev/zero", root / "zero.txt")  # a device, and outside the folder: never opened
+    expect["zero.txt"] = Expect("skipped", "leads outside the folder")
     os.symlink(root / "does-not-exist", root / "dangling.txt")
     expect["dangling.txt"] = Expect("skipped", "broken symlink")
     pdf = _pdf(["Tide tables for the northern harbour."] * 3)
@@ -104,4 +105,33 @@ def build(root: Path, *, long_line_mb: int = 21, seed: int = 0) -> dict[str, Exp
     (root / ".ssh").mkdir()
     (root / ".ssh" / "config").write_text(f"Host x\n  IdentityFile {SECRET_MARKER}5\n")
     expect[".ssh/"] = Expect("skipped", "secrets folder")
+    # symlinks out of the folder (a cloned repository or an unpacked archive can carry them)
+    outside = root.parent / f"{root.name}-outside"
+    (outside / "dir").mkdir(parents=True, exist_ok=True)
+    (outside / "shadow").write_text(f"root:$6$salt$hash:19000:0:99999:7::: {SECRET_MARKER}6\n")
+    (outside / "dir" / "plans.md").write_text(f"# Plans\n\nThe vault code is {SECRET_MARKER}7.\n")
+    for name, target in (("shadowlink", outside / "shadow"), ("linkdir", outside / "dir"),
+                         ("relative.txt", Path("..") / outside.name / "shadow")):  # fmt: skip
+        os.symlink(target, root / name)
+        expect[name + ("/" if name == "linkdir" else "")] = Expect("skipped", OUT_OF_ROOT)
+    # credentials by content, behind innocent names; and ordinary files that only look like them
+    from tests.faults.secret_samples import ORDINARY, SECRETS
+
+    for sample in SECRETS:
+        put(sample.name, sample.content(), "skipped", f"contains a secret ({sample.kind}")
+    for name, text in ORDINARY.items():
+        put(name, text, "indexed")
     return expect
+
+
+OUT_OF_ROOT = "leads outside the folder"
+
+
+def out_of_root(expect: dict[str, Expect]) -> list[str]:
+    """The names in ``expect`` that are symlinks out of the folder."""
+    return [n for n, e in expect.items() if e.reason == OUT_OF_ROOT]
+
+
+def secret_kinds(expect: dict[str, Expect]) -> list[str]:
+    """The detect-secrets kinds the corpus holds, one per file with a secret inside."""
+    return [e.reason.split("(", 1)[1] for e in expect.values() if "contains a secret (" in e.reason]

@@ -46,21 +46,33 @@ def chunk_parsed(
     chunks: list[Chunk] = []
     for blocks in streams:
         chunks.extend(pack(blocks, tokenizer, budget, overlap))
+    offsets: dict[str, list[tuple[int, int]]] = {}  # a heading is tokenized once, not per chunk
     for c in chunks:
-        c.embed_text = _with_heading(c, tokenizer, room)
+        c.embed_text = _with_heading(c, tokenizer, room, offsets)
         c.content_hash = content_hash(c.embed_text)
     return chunks
 
 
-def _with_heading(c: Chunk, tokenizer: TokenCounter, room: int) -> str:
-    """The heading path goes in front of the text for the embedding, trimmed to what fits."""
+def _with_heading(
+    c: Chunk,
+    tokenizer: TokenCounter,
+    room: int,
+    cache: dict[str, list[tuple[int, int]]] | None = None,
+) -> str:
+    """The heading path goes in front of the text for the embedding, trimmed to what fits.
+
+    ``cache``: token offsets by heading, shared by a file's chunks (one huge heading over many
+    chunks was tokenized again for each: quadratic, found by fuzzing)."""
     if not c.heading:
         return c.text
     heading = c.heading
     spare = room - c.n_tokens - 1
     if spare <= 2:
         return c.text
-    offsets = tokenizer.token_offsets(heading)
+    cache = {} if cache is None else cache
+    if heading not in cache:
+        cache[heading] = tokenizer.token_offsets(heading)
+    offsets = cache[heading]
     if len(offsets) > spare:
         heading = "… " + heading[offsets[len(offsets) - spare + 1][0] :]
     return f"{heading}\n\n{c.text}"

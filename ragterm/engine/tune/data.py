@@ -303,11 +303,12 @@ def open_dataset(
     val_fraction: float = 0.1,
     skip_bad: bool = False,
     seed: int = 0,
+    follow_symlinks: str = "inside",
 ) -> Dataset:
     """Validate the user's data and return it indexed, or raise ``DatasetError`` before training.
 
     ``path`` is a ``.jsonl`` file, a ``.json`` list, or a folder of writing (pairs are built into
-    ``work_dir``).
+    ``work_dir``; ``follow_symlinks`` is index.follow_symlinks for the files in it).
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -317,7 +318,7 @@ def open_dataset(
         if work_dir is None:
             raise DatasetError("building pairs from a folder needs a work folder")
         built = work_dir / "writing.jsonl"
-        notes = build_from_writing(path, built)
+        notes = build_from_writing(path, built, follow_symlinks=follow_symlinks)
         ds = scan_jsonl(built, origin=origin)
         ds.notes = notes
         ds.formats = Counter({"writing": len(ds)})
@@ -408,13 +409,24 @@ def _chunks(text: str, target: int) -> list[str]:
     return out
 
 
-def build_from_writing(folder: Path, out: Path, *, target_chars: int = 1200) -> list[str]:
+def build_from_writing(
+    folder: Path,
+    out: Path,
+    *,
+    target_chars: int = 1200,
+    follow_symlinks: str = "inside",
+    scan_secrets: bool = True,
+) -> list[str]:
     """Turn the user's texts into (prompt, passage) pairs in ``out`` (messages JSONL).
 
     The first passage of each file answers "write a piece titled ...", later ones answer "continue
     in my voice: <the end of the previous passage>", so the model learns the voice, not the facts.
-    Returns notes about files that were skipped, with the reason.
+    Returns notes about files that were skipped, with the reason. As when indexing, a symlink
+    out of the folder is not read (``follow_symlinks``) and a file holding a secret is left out:
+    an adapter can learn a password by heart.
     """
+    from ragterm.engine.walk import link_rule
+
     notes: list[str] = []
     files = sorted(
         p
@@ -432,6 +444,10 @@ def build_from_writing(folder: Path, out: Path, *, target_chars: int = 1200) -> 
     with out.open("w", encoding="utf-8") as fh:
         for path in files:
             rel = path.relative_to(folder).as_posix()
+            why = link_rule(path, folder, follow_symlinks)
+            if why:
+                notes.append(f"{rel}: skipped, {why}")
+                continue
             try:
                 text = _read_text(path)
             except OSError as exc:
@@ -440,6 +456,14 @@ def build_from_writing(folder: Path, out: Path, *, target_chars: int = 1200) -> 
             if text is None:
                 notes.append(f"{rel}: skipped, not text")
                 continue
+            if scan_secrets:
+                from ragterm.engine.parse.text import parse_text
+                from ragterm.engine.secrets import secret_reason
+
+                secret = secret_reason(parse_text(text), path.name)
+                if secret:
+                    notes.append(f"{rel}: skipped, {secret}")
+                    continue
             passages = [c for c in _chunks(text, target_chars) if len(c) >= 40]
             if not passages:
                 notes.append(f"{rel}: skipped, too short (under 40 characters of prose)")

@@ -120,6 +120,7 @@ def prepare(
         val_fraction=spec.val_fraction,
         skip_bad=spec.skip_bad,
         seed=spec.seed,
+        follow_symlinks=cfg.get("index.follow_symlinks", "inside"),
     )
     system_prompt = (
         spec.system_prompt

@@ -356,14 +356,21 @@ class ChatScreen(Screen[None]):
         h = event.hit
         answer = self._answer()
         quotes = [e for e in (answer.evidence if answer else []) if e.path == h.path]
-        self.app.push_screen(TextView(h.citation(), preview_markdown(h, quotes)))
+        follow = self.cfg["index.follow_symlinks"]
+        self.app.push_screen(TextView(h.citation(), preview_markdown(h, quotes, follow)))
 
     @on(SourcesPanel.OpenInEditor)
     def _open_editor(self, event: SourcesPanel.OpenInEditor) -> None:
         import shlex
         import subprocess
 
+        from ragterm.engine.walk import link_rule
+
         h = event.hit
+        why = link_rule(h.path, h.root, self.cfg["index.follow_symlinks"])
+        if why:
+            self.notify(f"{h.rel_path}: not opened, {why}", severity="error")
+            return
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         args = [*shlex.split(editor)]
         if h.start_line:
@@ -585,11 +592,19 @@ class ChatScreen(Screen[None]):
         await slash.run(self, name, arg)
 
 
-def preview_markdown(h: Any, evidence: list[Any] | None = None) -> str:
-    """The chunk in its file's context with line numbers; evidence lines marked with ★."""
+def preview_markdown(h: Any, evidence: list[Any] | None = None, follow: str = "inside") -> str:
+    """The chunk in its file's context with line numbers; evidence lines marked with ★.
+
+    The file is read only where the symlink rule (``follow``, index.follow_symlinks) allows:
+    otherwise the chunk is shown as indexed, with the reason."""
+    from ragterm.engine.walk import link_rule
+
     text = h.text
     marked = {e.line for e in evidence or [] if e.status == "current" and e.line}
+    refused = link_rule(h.path, h.root, follow) if os.path.lexists(h.path) else None
     try:
+        if refused:
+            raise OSError(refused)
         lines = Path(h.path).read_text(encoding="utf-8", errors="replace").splitlines()
         if h.start_line:
             lo = max(1, h.start_line - 3)
@@ -605,6 +620,8 @@ def preview_markdown(h: Any, evidence: list[Any] | None = None) -> str:
     except OSError:
         pass
     head = f"**{h.citation()}** · score {h.score:.3f}" + (f" · {h.heading}" if h.heading else "")
+    if refused:
+        head += f"\n\nthe file was not read: {refused}; shown as indexed"
     quotes = "".join(f"\n\n★ line {e.line}: “{e.text}”" for e in evidence or [] if e.line in marked)
     return f"{head}{quotes}\n\n```\n{text}\n```\n\n`{h.path}`"
 

@@ -378,7 +378,10 @@ class TuneScreen(Screen[None]):
         out = Checked(key)
         with tempfile.TemporaryDirectory(prefix="ragterm-tune-check-") as tmp:
             try:
-                ds = open_dataset(spec.data, work_dir=Path(tmp), seed=spec.seed)
+                ds = open_dataset(
+                    spec.data, work_dir=Path(tmp), seed=spec.seed,
+                    follow_symlinks=self.cfg["index.follow_symlinks"],
+                )  # fmt: skip
             except DatasetError as exc:
                 out.data_msg = "✗ " + data_problem(exc)
                 self.post_message(out)

@@ -117,10 +117,10 @@ class Service:
             self._conv = open_conversation(self.cfg, self.conn)
         base = self._conv
         # a fresh conversation per question, its history in memory: not among the user's chats
+        memory = connect(":memory:")
         conv = Conversation(
-            base.backend, connect(":memory:"), self.cfg, persona=base.persona,
-            model_name=base.model_name,
-        )  # fmt: skip
+            base.backend, memory, self.cfg, persona=base.persona, model_name=base.model_name
+        )
         retrieve = None
         if has_index(self.conn):
             threshold = self.cfg["rag.threshold"] or None

@@ -1,4 +1,4 @@
-"""The layers: engine/ and store/ never import textual or click; cli/ and tui/ never import
+"""The layers: engine/ and store/ never import textual or click; cli/, tui/ and mcp/ never import
 store/ (they call engine services); SQL is written only in store/."""
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ def _imported(tree: ast.AST) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("face", ["cli", "tui"])
+@pytest.mark.parametrize("face", ["cli", "tui", "mcp"])
 def test_front_ends_reach_storage_only_through_the_engine(face):
-    """cli/ and tui/ call engine services; ``ragterm.store`` (and SQL) is the engine's business."""
+    """Front ends (cli/, tui/, mcp/) call engine services; ``ragterm.store`` and SQL are the
+    engine's business."""
     bad = []
     for path in _sources(face):
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ COMMANDS = {
     "persona": "ragterm.cli.persona:persona",
     "config": "ragterm.cli.config:config",
     "doctor": "ragterm.cli.doctor:doctor",
+    "mcp": "ragterm.cli.mcp:mcp",
 }
 
 HELP = {
@@ -38,6 +39,7 @@ HELP = {
     "persona": "Train and use personas (LoRA adapters).",
     "config": "Show and change settings.",
     "doctor": "Check the installation and say how to fix problems.",
+    "mcp": "Serve the index to other assistants (MCP over stdio).",
 }
 
 

@@ -19,6 +19,8 @@ from ragterm.engine.threads import in_thread
 @click.command()
 @click.argument("question", nargs=-1, required=True)
 @click.option("--no-rag", is_flag=True, help="Do not search the indexed folders.")
+@click.option("-f", "--file", "files", multiple=True, metavar="FILE",
+              help="Attach a file (whole if it fits; repeat for more). Not indexed.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print answer, sources, timings as JSON.")
 @click.option("--session", "session_id", type=int, help="Continue conversation ID.")
 @click.option("--model", help="Model name or GGUF path (default: chat.model).")
@@ -31,6 +33,7 @@ from ragterm.engine.threads import in_thread
 def ask(
     question: tuple[str, ...],
     no_rag: bool,
+    files: tuple[str, ...],
     as_json: bool,
     session_id: int | None,
     model: str | None,
@@ -41,7 +44,12 @@ def ask(
     max_tokens: int | None,
     seed: int | None,
 ) -> None:
-    """Answer QUESTION ('-' reads it from stdin), citing indexed files it used."""
+    """Answer QUESTION ('-' reads it from stdin), citing indexed files it used.
+
+    With -f FILE the question is about those files: each goes into the prompt whole when it fits
+    (else its parts most related to the question), and the index is not searched.
+    """
+    from ragterm.engine import attach
     from ragterm.engine.chat import make_retriever, open_conversation
     from ragterm.engine.events import Done, Retrieved, Token, Trimmed
     from ragterm.errors import GenerationError
@@ -52,11 +60,19 @@ def ask(
     if not text.strip():
         raise GenerationError("the question is empty", hint='ragterm ask "your question"')
     cfg = load_config()
+    t0 = time.monotonic()
+    attached = [attach.load(f, max_mb=float(cfg["index.max_file_mb"])) for f in files]
+    attach_s = time.monotonic() - t0  # reading, parsing and fitting the files (not the model)
     conn = open_db()
     conv = open_conversation(
         cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
     )
-    retrieve = None if no_rag else make_retriever(conn, cfg)
+    fitted = None
+    if attached:
+        t0 = time.monotonic()
+        fitted = attach.fit(attached, text, conv, max_tokens=max_tokens)
+        attach_s += time.monotonic() - t0
+    retrieve = None if (no_rag or fitted) else make_retriever(conn, cfg)
     cancel = threading.Event()
     deadline: list[float] = []  # set by Ctrl-C: the model has this long to stop
 
@@ -65,6 +81,7 @@ def ask(
             text,
             cancel=cancel,
             retrieve=retrieve,
+            hits=fitted.hits if fitted is not None else None,
             rag=not no_rag,
             k=top_k,
             temperature=temperature,
@@ -115,6 +132,9 @@ def ask(
         return
     if done.status == "error":
         raise GenerationError(done.error or "generation failed")
+    notes = [*done.notes, *(fitted.notes if fitted is not None else [])]
+    if fitted is not None:
+        done.timings["attach_s"] = round(attach_s, 3)
     if as_json:
         click.echo(
             json.dumps(
@@ -130,7 +150,8 @@ def ask(
                     "miscited": [m.__dict__ for m in done.miscited],
                     "grounding": done.grounding,
                     "assembly": done.assembly,
-                    "notes": done.notes,
+                    "notes": notes,
+                    "attached": [f.to_dict() for f in fitted.files] if fitted else [],
                     "timings": done.timings,
                     "tokens": {"prompt": done.prompt_tokens, "completion": done.completion_tokens},
                 },
@@ -142,7 +163,7 @@ def ask(
         return
     sys.stdout.write("\n")
     sys.stdout.flush()  # the answer's last line before the notes on stderr, not "[1]note:"
-    for note in done.notes:
+    for note in notes:
         err_console.print(f"[yellow]note: {escape(note)}[/]")
     if done.evidence:
         click.echo("\nEvidence (quoted from your files):")
@@ -154,7 +175,7 @@ def ask(
     if done.sources:
         click.echo("\nSources:")
     for i, h in enumerate(done.sources, 1):
-        click.echo(f"[{i}] {h.citation()}")
+        click.echo(f"[{i}] {h.citation()}" + ("  (attached)" if h.attached else ""))
     err_console.print(
         f"[dim]session {done.session_id} · {done.completion_tokens} tokens · "
         f"{done.timings.get('tokens_per_s', 0):.1f} tok/s[/]"

@@ -31,6 +31,7 @@ class Hit:
     keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
     rerank_score: float | None = None  # the cross-encoder's score when rag.rerank is on
     n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
+    attached: bool = False  # from a file attached to the question (engine.attach), not the index
 
     def citation(self) -> str:
         """``path:12-30`` for text, ``path#page=3`` for paged documents."""

@@ -294,7 +294,8 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
     """Copies of ``hits`` whose text is only their most relevant lines, best passage first.
 
     Small models answer better from a few relevant lines than from whole chunks, and the prompt
-    gets shorter (faster on a CPU). Each chosen line brings the line before it, which is where
+    gets shorter (faster on a CPU). Attached files (engine.attach) are the exception: whoever
+    attaches a file asks about all of it. Each chosen line brings the line before it, which is where
     documentation names what a description is about (the signature above its first sentence).
     Runs of consecutive lines keep their order; the runs are ordered by their best line, because
     the bundled model mostly answers from the first passage of a source (in document order it
@@ -305,7 +306,7 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
     out: list[Hit] = []
     for hit in hits:
         mine = [u for u in units if u.hit is hit]
-        if len(mine) <= lines:
+        if len(mine) <= lines or hit.attached:  # an attached file is sent as it is
             out.append(hit)
             continue
         chosen: set[int] = set()

@@ -19,6 +19,7 @@ from ragterm.engine.chat import Conversation, make_retriever, open_conversation
 from ragterm.engine.events import Done, Hit
 from ragterm.engine.sessions import Session, StoredMessage
 from ragterm.errors import RagtermError
+from ragterm.tui.attachments import Attachments
 
 BUSY = "an answer is being written (Esc cancels it)"
 LOADING = "the model is still loading"
@@ -32,6 +33,7 @@ class Turn:
     regenerate: bool
     replace_from: int | None  # /edit: the stored exchange from this message is replaced
     cancel: threading.Event
+    fitted: Any = None  # engine.attach.Fitted: the attached files as sent with this answer
 
     @property
     def replaces(self) -> bool:
@@ -63,6 +65,7 @@ class ChatController:
         self.excluded: set[int] = set()  # chunk ids never sent (inspector "x")
         self.edit_from: int | None = None  # /edit: the next question replaces from this message
         self.turn: Turn | None = None  # the answer being written
+        self.attachments = Attachments()  # /attach: while any, they are the sources
         self._retrieve: Callable[..., list[Hit]] | None = None
         self._retrieve_ready = False
 
@@ -182,6 +185,11 @@ class ChatController:
                 "pinned": list(self.pinned.values()),
                 "excluded": set(self.excluded),
             }
+            if self.attachments:
+                last = conv.last_question() if turn.regenerate else None
+                asked = last.content if last is not None else turn.text
+                turn.fitted = self.attachments.fit(asked, conv, kwargs["pinned"])
+                kwargs.update(hits=turn.fitted.hits, retrieve=None)
             if turn.regenerate:
                 yield from conv.regenerate(**kwargs)
             else:
@@ -242,6 +250,9 @@ class ChatController:
         """*Blocking.* How the prompt for ``text`` would fill the context, and the hits in it."""
         conv = self.require_conv()
         hits: list[Hit] = []
+        if self.attachments:
+            hits = self.attachments.fit(text, conv, self.pinned.values()).hits
+            return conv.budget_preview(text.strip() or "?", hits=hits), hits
         retrieve = self.retriever() if (self.rag and text.strip()) else None
         if retrieve is not None:
             hits = retrieve(text, self.k)

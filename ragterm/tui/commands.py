@@ -21,6 +21,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("tune", "", "fine-tune a persona (/tune NAME shows or resumes its training)"),
     Command("index", "PATH", "index a folder in the background"),
     Command("collections", "", "list indexed folders"),
+    Command("attach", "PATH", "send a file with every question (no path: list them)"),
+    Command("detach", "[NAME|N]", "stop sending an attached file (no name: all of them)"),
     Command(
         "rag",
         "on|off|rewrite auto|model|terms|off",

@@ -38,3 +38,12 @@ class IndexEvent(Message):
 class BudgetReady(Message):
     budget: Any  # ragterm.engine.prompt.Budget
     hits: list[Any] = field(default_factory=list)
+    attached: list[Any] = field(default_factory=list)  # engine.attach.FileFit per attached file
+
+
+@dataclass
+class Attached(Message):
+    """/attach read a file (``attachment``), or could not (``error``, one line)."""
+
+    attachment: Any = None  # engine.attach.Attachment
+    error: str = ""

@@ -74,6 +74,22 @@ async def _collections(screen: ChatScreen, arg: str) -> None:
     screen.notify(text or "nothing indexed yet (/index PATH)", title="Collections")
 
 
+async def _attach(screen: ChatScreen, arg: str) -> None:
+    if arg:
+        screen.attach_file(arg)
+        return
+    listed = screen.controller.attachments.describe()
+    screen.notify(listed or "no files attached (/attach PATH)", title="Attached")
+
+
+async def _detach(screen: ChatScreen, arg: str) -> None:
+    gone = screen.controller.attachments.remove(arg)
+    left = screen.controller.attachments
+    more = f"; still attached: {len(left.files)}" if left else "; the index is searched again"
+    screen.notify(f"detached {', '.join(gone)}{more}", title="Attached")
+    screen.update_meter()
+
+
 async def _rag(screen: ChatScreen, arg: str) -> None:
     screen.status(rag=screen.controller.set_rag(arg))
     screen.update_meter()
@@ -156,6 +172,8 @@ HANDLERS: dict[str, Handler] = {
     "tune": _tune,
     "index": _index,
     "collections": _collections,
+    "attach": _attach,
+    "detach": _detach,
     "rag": _rag,
     "k": _k,
     "sources": _sources,

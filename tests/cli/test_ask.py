@@ -147,3 +147,39 @@ def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
     user, answer = chats.messages(conn, session.id)
     assert (user.content, answer.status) == ("Write a very long story.", "cancelled")
     assert answer.content and answer.completion_tokens < 2000
+
+
+def test_ask_with_attached_files_answers_from_them_and_says_what_did_not_fit(
+    ragterm_cli, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "office.md").write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    long = "\n\n".join(
+        f"## Part {n}\n\nShelf {n} holds bolts, nuts and washers." for n in range(90)
+    )
+    (tmp_path / "inventory.md").write_text("# Inventory\n\n" + long + "\n")
+    r = ragterm_cli("ask", "-f", "office.md", "What is the office wifi password?")
+    assert r.exit_code == 0, r.output
+    assert "[1] office.md:1-3  (attached)" in r.stdout.splitlines()
+    assert "“The office wifi password is tangerine-42.”" in r.stdout  # evidence, file:line
+    assert "office.md:3" in r.stdout
+    out = json.loads(
+        ragterm_cli("ask", "--json", "-f", "office.md", "-f", "inventory.md", "Summarise").stdout
+    )
+    assert [(a["name"], a["whole"]) for a in out["attached"]] == [
+        ("office.md", True),
+        ("inventory.md", False),
+    ]
+    part = out["attached"][1]
+    assert 0 < part["share"] < 1 and part["by"] == "start"
+    assert part["note"] in out["notes"] and "inventory.md is too long" in part["note"]
+    assert out["sources"][0]["citation"] == "office.md:1-3" and out["grounding"] == "sources"
+    assert out["timings"]["attach_s"] >= 0
+    # the files were read for this question only: nothing was indexed
+    assert "nothing is indexed yet" in ragterm_cli("search", "wifi").stderr
+
+
+def test_a_file_that_cannot_be_attached_is_one_line(ragterm_cli, tmp_path):
+    r = ragterm_cli("ask", "-f", str(tmp_path / "nope.pdf"), "Summarise it")
+    assert r.exit_code == 1 and "nope.pdf: no such file" in r.stderr
+    assert "Traceback" not in r.output

@@ -8,7 +8,7 @@ import pytest
 
 from tests.engine.hubserver import HubServer
 
-COMMANDS = ["ask", "chat", "index", "search", "models", "persona", "config", "doctor"]
+COMMANDS = ["ask", "chat", "index", "search", "models", "persona", "config", "doctor", "mcp"]
 
 
 def test_version_and_help_everywhere(ragterm_cli):

@@ -31,7 +31,14 @@ from ragterm.engine.storage import PerThreadConnection, connect
 from ragterm.errors import RagtermError
 from ragterm.tui import commands, slash
 from ragterm.tui.chat_controller import ChatController
-from ragterm.tui.messages import BudgetReady, GenerationEvent, IndexEvent, ModelFailed, ModelLoaded
+from ragterm.tui.messages import (
+    Attached,
+    BudgetReady,
+    GenerationEvent,
+    IndexEvent,
+    ModelFailed,
+    ModelLoaded,
+)
 from ragterm.tui.screens.inspector import InspectorScreen
 from ragterm.tui.screens.model_picker import ModelPicker
 from ragterm.tui.screens.text_view import TextView
@@ -291,14 +298,14 @@ class ChatScreen(Screen[None]):
                     "nothing in your indexed folders is about this: the answer is the model's "
                     "general knowledge, not from your files"
                 )
-            answer.set_evidence(ev.evidence, notes)
+            answer.set_evidence(ev.evidence, [*notes, *self._attach_notes()])
             self.select(answer)
         elif isinstance(ev, Trimmed):
             self.notify(ev.message, title="Context")
         elif isinstance(ev, Done):
             await answer.finish(ev.content or answer.content)
             answer.sources = list(ev.sources)
-            answer.set_evidence(ev.evidence, ev.notes)
+            answer.set_evidence(ev.evidence, [*ev.notes, *self._attach_notes()])
             answer.message_id = ev.message_id
             answer.set_status(ev.status)
             self.answer = None
@@ -313,6 +320,11 @@ class ChatScreen(Screen[None]):
             self.select(answer)
             self.refresh_sessions()
             self.update_meter()
+
+    def _attach_notes(self) -> list[str]:
+        """What the answer must say about attached files that did not fit whole."""
+        turn = self.controller.turn
+        return list(turn.fitted.notes) if turn is not None and turn.fitted is not None else []
 
     def generation_failed(self) -> None:
         """The generate worker died (a bug): mark the answer and accept questions again."""
@@ -485,12 +497,43 @@ class ChatScreen(Screen[None]):
         except RagtermError:
             return
         if not worker.is_cancelled:
-            self.post_message(BudgetReady(budget, hits))
+            last = self.controller.attachments.last
+            self.post_message(BudgetReady(budget, hits, last.files if last is not None else []))
 
     @on(BudgetReady)
     def _budget(self, event: BudgetReady) -> None:
-        self.query_one(ContextMeter).show(event.budget)
+        self.query_one(ContextMeter).show(event.budget, event.attached)
         self.status(ctx_used=event.budget.used + event.budget.reserved)
+
+    # -- attached files ------------------------------------------------------------------------
+
+    def attach_file(self, arg: str) -> None:
+        """/attach PATH: the file is read and parsed in a worker (a big PDF takes a moment)."""
+        self.status(activity=f"reading {Path(arg).name}…")
+        self._read_attachment(arg)
+
+    @work(thread=True, group="attach", exit_on_error=False)
+    def _read_attachment(self, arg: str) -> None:
+        try:
+            found = self.controller.attachments.add(arg, self.cfg)
+        except RagtermError as exc:
+            self.post_message(Attached(error=f"{exc.message}\n{exc.hint or ''}".strip()))
+            return
+        self.post_message(Attached(found))
+
+    @on(Attached)
+    def _attached(self, event: Attached) -> None:
+        self.status(activity="")
+        if event.error:
+            self.notify(event.error, title="Attach", severity="error")
+            return
+        n = len(self.controller.attachments.files)
+        self.notify(
+            f"{event.attachment.name} goes with every question until /detach "
+            f"({n} file{'s' if n != 1 else ''} attached; the index is not searched meanwhile)",
+            title="Attached",
+        )
+        self.update_meter()
 
     # -- indexing ------------------------------------------------------------------------------
 

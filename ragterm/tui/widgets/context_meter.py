@@ -7,8 +7,8 @@ from typing import Any
 from textual.widgets import Static
 
 
-def describe(b: Any) -> str:
-    """One line from a ``prompt.Budget``."""
+def describe(b: Any, attached: list[Any] | None = None) -> str:
+    """One line from a ``prompt.Budget`` (and the ``attach.FileFit`` of each attached file)."""
     if b is None:
         return ""
     used = b.used + b.reserved
@@ -21,9 +21,13 @@ def describe(b: Any) -> str:
         line += f" │ drops {b.dropped_turns} turn(s), {b.dropped_chunks} excerpt(s)"
     elif b.next_drop and b.next_drop != "nothing":
         line += f" │ next to drop: {b.next_drop}"
+    if attached:
+        line += " │ attached " + ", ".join(
+            f"{f.name} {'whole' if f.whole else f'{100 * f.share:.0f}%'}" for f in attached
+        )
     return line
 
 
 class ContextMeter(Static):
-    def show(self, budget: Any) -> None:
-        self.update(describe(budget))
+    def show(self, budget: Any, attached: list[Any] | None = None) -> None:
+        self.update(describe(budget, attached))

@@ -9,8 +9,10 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 from ragterm.tui import commands
+from ragterm.tui.attachments import complete_path
 
 NEWLINE_KEYS = {"ctrl+j", "shift+enter", "alt+enter", "ctrl+enter"}
+ATTACH = "/attach "  # Tab completes the path after it
 
 
 class PromptInput(TextArea):
@@ -58,6 +60,13 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.insert("\n")
+            return
+        if key == "tab" and self.text.startswith(ATTACH):
+            done, _ = complete_path(self.text[len(ATTACH) :])
+            event.stop()
+            event.prevent_default()
+            if done is not None:
+                self.set_value(ATTACH + done)
             return
         if key == "tab" and self.text.startswith("/"):
             done = commands.complete(self.text)

@@ -44,7 +44,8 @@ class SourcesPanel(Vertical):
             ol.add_option(Option("(no sources for this answer)", disabled=True))
             return
         for i, h in enumerate(hits, 1):
-            ol.add_option(Option(Text(f"[{i}] {h.citation()}  {h.score:.3f}"), id=f"hit-{i - 1}"))
+            how = "attached" if getattr(h, "attached", False) else f"{h.score:.3f}"
+            ol.add_option(Option(Text(f"[{i}] {h.citation()}  {how}"), id=f"hit-{i - 1}"))
 
     def _selected(self) -> Any | None:
         ol = self.query_one(OptionList)

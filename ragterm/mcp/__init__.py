@@ -1,0 +1,1 @@
+"""The index for other programs: ``ragterm mcp``, a Model Context Protocol server (server.py)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragterm.engine.parse import ParseFailed, SkipFile, kind_of, parse_bytes
+from ragterm.engine.parse import ParseFailed, SkipFile, code, kind_of, parse_bytes
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:
@@ -148,15 +148,45 @@ def test_python_definitions_become_sections_with_decorators() -> None:
     }
 
 
-def test_other_languages_and_broken_python_use_the_line_pattern() -> None:
-    go = 'package main\n\nimport "fmt"\n\n// Hello greets.\nfunc Hello() {\n\tfmt.Println(1)\n}\n'
+def test_other_languages_are_read_by_their_grammar() -> None:
+    go = (
+        'package main\n\nimport "fmt"\n\n// Server serves.\n'
+        "type Server struct {\n\tAddr string\n}\n\n// Serve accepts connections on l.\n"
+        "func (s *Server) Serve(l net.Listener,\n\tn int) error {\n"
+        "\tfmt.Println(1)\n\treturn nil\n}\n"
+    )
     parsed = parse_bytes(go.encode(), Path("main.go"))
-    assert {b.heading for b in parsed.blocks if b.level} >= {"func Hello"}
-    hello = next(b for b in parsed.blocks if b.heading == "func Hello" and b.level)
-    assert hello.start_line == 5  # the doc comment belongs to the function
+    starts = {b.heading: b.start_line for b in parsed.blocks if b.level}
+    # signature (up to the body, on one line) and the first line of the doc comment above it;
+    # the comment belongs to the definition's section
+    assert starts == {
+        "type Server struct — Server serves.": 5,
+        "func (s *Server) Serve(l net.Listener, n int) error — Serve accepts connections on l.": 10,
+    }
+    ts = (
+        "import { x } from './x';\n\n/** A calculator. */\nexport class Calc extends Base {\n"
+        "  // Divide safely.\n  div(a: number, b: number): number {\n    return a / b;\n  }\n}\n"
+        "export const twice = (n: number) => n * 2;\n"
+    )
+    parsed = parse_bytes(ts.encode(), Path("calc.ts"))
+    levels = {b.heading: b.level for b in parsed.blocks if b.level}
+    assert levels == {
+        "class Calc extends Base — A calculator.": 1,
+        "class Calc extends Base > div(a: number, b: number): number — Divide safely.": 2,
+        "const twice = (n: number)": 1,
+    }
+    # a function call that spans lines is not a definition (the old line pattern's mistake)
+    c = 'int main(void)\n{\n    printf("%d",\n           1);\n    return 0;\n}\n'
+    parsed = parse_bytes(c.encode(), Path("m.c"))
+    assert {b.heading for b in parsed.blocks if b.level} == {"int main(void)"}
+
+
+def test_languages_without_a_grammar_and_broken_python_use_the_line_pattern() -> None:
     broken = "def ok():\n    pass\n\ndef broken(:\n    pass\n"
     parsed = parse_bytes(broken.encode(), Path("bad.py"))
     assert {b.heading for b in parsed.blocks if b.level} == {"def ok", "def broken"}
+    # a language with no grammar: sections come from the line pattern
+    assert code.parse_text("fn helper(x) {\n}\n", "nolang").blocks[0].heading == "fn helper"
 
 
 def test_html_keeps_main_content_and_drops_chrome() -> None:

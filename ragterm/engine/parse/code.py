@@ -3,8 +3,9 @@
 A Python section's heading is its signature and the first line of its docstring (methods under
 their class), so a chunk reaches the model and the embedder with what names it.
 
-Python goes through ``ast`` (exact ranges, decorators and comments attached); other languages use a
-line pattern for definitions that works across C-like, Go, Rust, Ruby, shell and friends.
+Python goes through ``ast`` (exact ranges, decorators and comments attached); other languages
+through their tree-sitter grammar (``code_syntax``: signature and doc comment, methods under their
+class); a line pattern for definitions is the fallback when no grammar reads the file.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ragterm.engine.parse import Block, Parsed
+from ragterm.engine.parse import Block, Parsed, code_syntax
 from ragterm.engine.parse.text import paragraphs
 
 _DEF = re.compile(
@@ -124,7 +125,11 @@ _C_LIKE = frozenset({"c", "cpp", "java", "csharp", "kotlin", "scala", "swift", "
 
 def parse_text(text: str, language: str = "") -> Parsed:
     lines = text.split("\n")
-    sections = _python_sections(text, lines) if language == "python" else None
+    if language == "python":
+        sections = _python_sections(text, lines)
+    else:
+        found = code_syntax.sections(text, language)
+        sections = [(_attach_leading(lines, s, 0), h, d) for s, h, d in found] if found else None
     if sections is None:
         sections = _generic_sections(lines, language in _C_LIKE)
     sections = sorted({s[0]: s for s in sections}.values())  # one section per start line

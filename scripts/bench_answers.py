@@ -25,7 +25,9 @@ its order, one plain prompt, no system prompt, no adapter. Columns:
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
   ``rag.threshold``, or the model said the files do not say);
 - quotes in the sources: of the answers that quote, how many quote only text that was sent;
-- ttft median: time to first token (plain baseline's in brackets).
+- ttft median: time to first token (plain baseline's in brackets);
+- context of right answers: the largest prompt + answer (tokens) among the right answers, the
+  shortest ``chat.context_length`` that keeps them all (a smaller window trims sources).
 
     .venv/bin/python scripts/bench_answers.py --home /tmp/answers --sets pydocs,code,notes \
         --assembly excerpts,whole,extractive
@@ -227,7 +229,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
             ours["verbatim"] += not done.unquoted
         files = [h.rel_path for h in done.sources]
         row = _score(ours, q, done.content, files, done.citations, done.evidence, done.grounding)
-        row.update(grounding=done.grounding, assembly=done.assembly)
+        row.update(grounding=done.grounding, assembly=done.assembly,
+                   tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
         if plain is not None:
             hits = search(q["question"], c["rag.top_k"]) if search is not None else []
             t = time.perf_counter()
@@ -316,7 +319,8 @@ def main() -> int:
     all_rows: dict = {}
     print("| set | model | assembly | answer right | plain baseline | cites right file "
           "| evidence right | retrieved | nothing found | quotes in sources | s/q | ttft median "
-          "(plain) |\n|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "(plain) | context of right answers |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for name in args.sets.split(","):
         qfile, corpus_of, _held_out = SETS[name]
         home = root / ("pydocs" if name.startswith("pydocs") else name)
@@ -353,6 +357,10 @@ def main() -> int:
                 pmed = sorted(plain["ttft"])[len(plain["ttft"]) // 2] if plain and plain["ttft"] \
                     else 0.0  # fmt: skip
                 cells.append(f"{med:.2f} s ({pmed:.2f} s)")
+                # the shortest chat.context_length that keeps every right answer whole: the
+                # largest prompt + answer among them (a smaller window trims sources)
+                used = [r.get("tokens", 0) for r in ours["rows"] if r.get("answer")]
+                cells.append(f"{max(used)} tokens" if used and max(used) else "–")
                 asm_used = {r.get("assembly") for r in ours["rows"]} - {"", None}
                 label = f"{asm} ({'/'.join(sorted(asm_used))})" if asm == "auto" else asm
                 print(f"| {name} | {Path(model).name} | {label} | " + " | ".join(cells) + " |",

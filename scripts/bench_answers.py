@@ -68,7 +68,7 @@ def quoted(e) -> str:  # noqa: ANN001 - script
 
 def index_corpus(conn, cfg, corpus: Path) -> None:  # noqa: ANN001 - script
     from ragterm.engine.events import IndexFinished
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
 
     for ev in index_paths(conn, [corpus], cfg=cfg):
         if isinstance(ev, IndexFinished):
@@ -82,8 +82,8 @@ def load_dev(path: Path, limit: int | None) -> list[dict]:
 
 def evidence_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
     """Evidence right per scoring variant, on the same retrieved chunks."""
-    from ragterm.engine import evidence
-    from ragterm.engine.chat import make_retriever
+    from ragterm.engine.answer.conversation import make_retriever
+    from ragterm.engine.retrieve import evidence
 
     search = make_retriever(conn, cfg)
     assert search is not None, "nothing indexed"
@@ -114,8 +114,8 @@ def evidence_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
 def order_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
     """How often the first source sent holds the answer, per ``rag.order`` (no model: the 135M
     model answers from source [1], so this predicts its answers at a fraction of the time)."""
-    from ragterm.engine import evidence
-    from ragterm.engine.chat import make_retriever
+    from ragterm.engine.answer.conversation import make_retriever
+    from ragterm.engine.retrieve import evidence
 
     search = make_retriever(conn, cfg)
     assert search is not None, "nothing indexed"
@@ -139,7 +139,7 @@ def order_only(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
 
 def thresholds(conn, cfg, dev: list[dict]) -> None:  # noqa: ANN001 - script
     """Best cosine of the retrieved chunks, for questions with and without an answer."""
-    from ragterm.engine.chat import make_retriever
+    from ragterm.engine.answer.conversation import make_retriever
 
     search = make_retriever(conn, cfg.with_overrides(**{"rag.threshold": 0.0}))
     assert search is not None
@@ -164,7 +164,7 @@ PLAIN_PROMPT = (
 
 def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  # noqa: ANN001
     """The plain-prompt baseline: the search's chunks, whole, in its order, one plain prompt."""
-    from ragterm.engine.llm import SamplingParams
+    from ragterm.engine.models.llm import SamplingParams
 
     sources = "\n\n".join(f"[{i}] {h.rel_path}\n{h.text.strip()}" for i, h in enumerate(hits, 1))
     messages = [{"role": "user", "content": PLAIN_PROMPT.format(sources=sources, q=question)}]
@@ -209,9 +209,9 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
                 baseline: bool) -> tuple[dict, dict | None, object]:  # fmt: skip
     """One model, one assembly, every question; with ``baseline`` the plain prompt over the same
     search results, answered by the same loaded model in the same run."""
-    from ragterm.engine.chat import make_retriever, open_conversation
+    from ragterm.engine.answer.conversation import make_retriever, open_conversation
+    from ragterm.engine.answer.prompt import check_citations
     from ragterm.engine.events import Done
-    from ragterm.engine.prompt import check_citations
 
     c = cfg.with_overrides(**{"rag.assembly": assembly, "chat.temperature": 0.0, "chat.seed": 1})
     search = make_retriever(conn, c)

@@ -25,7 +25,7 @@ def raw_tokens_per_s(path: str, threads: int, n: int) -> float:
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, verbose=False)
-    from ragterm.engine.llm import LocalLlama
+    from ragterm.engine.models.llm import LocalLlama
 
     toks = LocalLlama.tokens.__get__(_Shim(llm))([{"role": "user", "content": PROMPT}])
     first = None
@@ -56,7 +56,7 @@ class _Shim:
     def __init__(self, llm):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        from ragterm.engine.llm import CHATML
+        from ragterm.engine.models.llm import CHATML
 
         self.llm = llm
         tpl = llm.metadata.get("tokenizer.chat_template", CHATML)
@@ -68,7 +68,7 @@ class _Shim:
 
 
 def ragterm_tokens_per_s(path: str, threads: int, n: int) -> float:
-    from ragterm.engine.llm import LocalLlama, SamplingParams
+    from ragterm.engine.models.llm import LocalLlama, SamplingParams
 
     m = LocalLlama(path, n_ctx=2048, threads=threads)
     list(
@@ -83,9 +83,9 @@ def ttft_turns(path: str, threads: int, n_ctx: int = 2048) -> dict[str, float]:
     """TTFT at turn 2 and turn 10 of a conversation that ends near the context limit, then the
     turns past it: the one that trims history (a full re-evaluation) and the one after it."""
     from ragterm import config
-    from ragterm.engine.chat import Conversation
+    from ragterm.engine.answer.conversation import Conversation
     from ragterm.engine.events import Trimmed
-    from ragterm.engine.llm import LocalLlama
+    from ragterm.engine.models.llm import LocalLlama
     from ragterm.store.db import connect
 
     cfg = config.load().with_overrides(**{"chat.temperature": 0, "chat.max_tokens": 48})
@@ -141,8 +141,8 @@ def main() -> None:
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="ragterm-bench-")
     os.environ["RAGTERM_HOME"] = home
-    from ragterm.engine.llm import physical_cores
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.llm import physical_cores
+    from ragterm.engine.models.registry import bundled_chat_path
 
     path = args.model or str(bundled_chat_path())
     threads = physical_cores()

@@ -69,7 +69,7 @@ def main() -> int:
     os.environ["RAGTERM_HOME"] = tempfile.mkdtemp(prefix="ragterm-bench-")
     sys.path.insert(0, str(ROOT))
     from ragterm.engine.embed import BUNDLED, load_embedder
-    from ragterm.engine.embed_remote import RemoteEmbedder
+    from ragterm.engine.embed.remote_embedder import RemoteEmbedder
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

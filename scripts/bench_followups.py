@@ -46,8 +46,8 @@ def main() -> int:
     os.environ["RAGTERM_HOME"] = str(home)
     sys.path.insert(0, str(ROOT))
     from ragterm import config
-    from ragterm.engine import rewrite
-    from ragterm.engine.retrieval import Retriever
+    from ragterm.engine.retrieve import query_rewrite
+    from ragterm.engine.retrieve.hybrid_search import Retriever
     from ragterm.store.db import connect
 
     cfg = config.load()
@@ -57,7 +57,7 @@ def main() -> int:
     backend = None
     methods = ["off", "terms"]
     if args.model:
-        from ragterm.engine.llm import open_backend
+        from ragterm.engine.models.llm import open_backend
 
         backend = open_backend(cfg.with_overrides(**{"chat.context_length": 2048}))
         methods.append("model")
@@ -75,7 +75,7 @@ def main() -> int:
                 if group == "switch":
                     q = row["followup"]
             else:
-                q = rewrite.standalone(row["followup"], turns, m, backend).query
+                q = query_rewrite.standalone(row["followup"], turns, m, backend).query
             rewrite_ms[m].append((time.perf_counter() - t) * 1000)
             hits = retriever.search(q, k=args.chunks)
             r = recall_at_5([h.rel_path for h in hits], row["relevant"])

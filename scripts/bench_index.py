@@ -61,7 +61,7 @@ def bench_embedding(args: argparse.Namespace) -> None:
     from ragterm import config
     from ragterm.engine.embed import load_embedder
     from ragterm.engine.events import IndexFinished
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     cfg = config.load()
@@ -126,7 +126,7 @@ def rss_mib() -> float:
 def fill(conn, vecs: np.ndarray, start: int = 0) -> None:  # type: ignore[no-untyped-def]
     """Store one block of vectors through the real tables, in one transaction: collection,
     file, chunks (and their FTS rows), vectors, vec0."""
-    from ragterm.store import index as store
+    from ragterm.store import index_rows as store
     from ragterm.store.db import transaction
 
     if start == 0:
@@ -225,7 +225,7 @@ def bench_search(args: argparse.Namespace) -> None:
 def search_child(folder: Path) -> None:
     """Open a built index in this (fresh) process and time the queries saved beside it."""
     from ragterm import config
-    from ragterm.engine.retrieval import Retriever
+    from ragterm.engine.retrieve.hybrid_search import Retriever
     from ragterm.store.db import connect
 
     data = np.load(folder / "queries.npz")
@@ -293,7 +293,7 @@ def make_big_corpus(root: Path, n_files: int, seed: int = 0) -> None:
 def bench_big_folder(args: argparse.Namespace) -> None:
     from ragterm import config
     from ragterm.engine.events import FileDone, IndexFinished
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     corpus = Path(tempfile.mkdtemp(prefix="ragterm-big-", dir=args.tmp))

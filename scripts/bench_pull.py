@@ -38,8 +38,8 @@ def main() -> None:
     ap.add_argument("--file", type=Path, default=None)
     args = ap.parse_args()
 
-    from ragterm.engine.hub import download, sha256_file
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.hub import download, sha256_file
+    from ragterm.engine.models.registry import bundled_chat_path
     from tests.engine.hubserver import HubServer
 
     gguf = args.file or bundled_chat_path()

@@ -53,7 +53,7 @@ def main() -> int:
     from bench_retrieval import load_qrels, load_queries
 
     from ragterm import config
-    from ragterm.engine.retrieval import Retriever
+    from ragterm.engine.retrieve.hybrid_search import Retriever
     from ragterm.store.db import connect
 
     model = args.model

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Retrieval quality on a BEIR-layout dev set, through the real pipeline.
 
-Indexes ``--corpus-dir`` with ``ragterm.engine.indexer.index_paths`` into a temporary RAGTERM_HOME
-(or ``--home DIR``, reused if already indexed), runs every query through
-``ragterm.engine.retrieval.Retriever.search`` and prints MRR@10, Recall@5 and nDCG@10 at document
-level (corpus-id = file path relative to the corpus folder) for keyword (BM25), vector and hybrid.
+Indexes ``--corpus-dir`` with ``ragterm.engine.index.pipeline.index_paths`` into a temporary
+RAGTERM_HOME (or ``--home DIR``, reused if already indexed), runs every query through
+``ragterm.engine.retrieve.hybrid_search.Retriever.search`` and prints MRR@10, Recall@5 and nDCG@10
+at document level (corpus-id = file path relative to the corpus folder) for keyword (BM25), vector
+and hybrid.
 
 ``--tune`` also sweeps the fusion settings (rag.fusion, rag.rrf_k, rag.vector_weight) over the same
 candidate lists and prints the best ones.
@@ -84,8 +85,8 @@ def main() -> int:
     from ragterm import config
     from ragterm.engine.embed import load_embedder
     from ragterm.engine.events import EmbedProgress, IndexFinished
-    from ragterm.engine.indexer import index_paths
-    from ragterm.engine.retrieval import Retriever
+    from ragterm.engine.index.pipeline import index_paths
+    from ragterm.engine.retrieve.hybrid_search import Retriever
     from ragterm.store.db import connect
 
     cfg = config.load().with_overrides(**dict(kv.split("=", 1) for kv in args.set))
@@ -143,7 +144,7 @@ def main() -> int:
 def tune(retriever, cfg, queries, qrels, qids, n_chunks) -> None:  # type: ignore[no-untyped-def]
     """Fuse the same candidate lists under many settings (the real fusion code, no re-search);
     the BM25 weight of the heading column is swept too (it changes the keyword lists)."""
-    from ragterm.engine import retrieval
+    from ragterm.engine.retrieve import hybrid_search
 
     depth = max(n_chunks * 4, 40)
     qvecs = {qid: retriever.embedder.embed_query(queries[qid]) for qid in qids}
@@ -152,9 +153,9 @@ def tune(retriever, cfg, queries, qrels, qids, n_chunks) -> None:  # type: ignor
     grid += [("convex", 60, w) for w in (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)]
     results = []
     path_of: dict[int, str] = {}
-    default_hw = retrieval.HEADING_WEIGHT
+    default_hw = hybrid_search.HEADING_WEIGHT
     for hw in (0.5, 1.0, 2.0, 4.0):
-        retrieval.HEADING_WEIGHT = hw
+        hybrid_search.HEADING_WEIGHT = hw
         cands = []
         for qid in qids:
             kw = retriever.keyword_search(queries[qid], depth)
@@ -180,7 +181,7 @@ def tune(retriever, cfg, queries, qrels, qids, n_chunks) -> None:  # type: ignor
                 sums = [a + b for a, b in zip(sums, m, strict=True)]
             n = len(qids)
             results.append((sums[0] / n, sums[1] / n, sums[2] / n, fusion, k, w, hw))
-    retrieval.HEADING_WEIGHT = default_hw
+    hybrid_search.HEADING_WEIGHT = default_hw
     retriever.cfg = cfg
     print("\nkeyword-only by heading weight: MRR@10 Recall@5 nDCG@10")
     for r in results:

@@ -2,7 +2,7 @@
 """The secret scan, measured: false positives on ordinary files, and what it costs per MB.
 
 Each set is walked as ``ragterm index`` walks it (so binaries and ignored files are out), each file
-parsed as the indexer parses it, then scanned (``engine.secrets.scan_parsed``) on its own clock.
+parsed as the indexer parses it, then scanned (``index.secret_scan.scan_parsed``) on its own clock.
 A file flagged in these sets is a false positive: the pydocs corpus (317 pages of the Python
 docs), ragterm's own source, and the project's docs and scripts. The cost is set against the
 embedding, the indexer's slowest step (23 chunks/s on dev-2c with the bundled model): the scan's
@@ -35,7 +35,7 @@ def sets(pydocs: Path) -> dict[str, Path]:
 
 
 def files_of(name: str, root: Path) -> list[Path]:
-    from ragterm.engine.walk import walk
+    from ragterm.engine.index.walk import walk
 
     entries = [e for e in walk(root) if e.reason is None]
     if name.startswith("docs"):
@@ -45,9 +45,9 @@ def files_of(name: str, root: Path) -> list[Path]:
 
 
 def measure(files: list[Path], tokenizer: object) -> dict[str, object]:
-    from ragterm.engine.chunk import chunk_parsed
-    from ragterm.engine.parse import ParseFailed, SkipFile, parse_bytes
-    from ragterm.engine.secrets import scan_parsed
+    from ragterm.engine.index.chunk import chunk_parsed
+    from ragterm.engine.index.parse import ParseFailed, SkipFile, parse_bytes
+    from ragterm.engine.index.secret_scan import scan_parsed
 
     raw = text = chunks = 0
     scan_s = parse_s = 0.0
@@ -93,8 +93,8 @@ def main() -> None:
     ap.add_argument("--compare", action="store_true", help="also run detect-secrets' scan_file")
     args = ap.parse_args()
     from ragterm.engine.embed import load_tokenizer
-    from ragterm.engine.parse import parse_bytes
-    from ragterm.engine.secrets import scan_parsed
+    from ragterm.engine.index.parse import parse_bytes
+    from ragterm.engine.index.secret_scan import scan_parsed
 
     tokenizer = load_tokenizer()
     t0 = time.perf_counter()

@@ -37,7 +37,7 @@ TEXT = (
 
 
 def examples(n: int, chars: int):
-    from ragterm.engine.tune.data import Example
+    from ragterm.engine.tune.training_data import Example
 
     body = (TEXT * (chars // len(TEXT) + 1))[:chars]
     return [
@@ -58,7 +58,7 @@ def peak_rss() -> int:
 
 
 def make_plan(args, backend: str, tmp: Path):
-    from ragterm.engine.models import bundled_chat_path, fingerprint
+    from ragterm.engine.models.registry import bundled_chat_path, fingerprint
     from ragterm.engine.tune.spec import Plan, TrainSpec
 
     gguf = bundled_chat_path()
@@ -188,7 +188,7 @@ def run_one(args, config: str) -> dict:
 def llama_speed(adapter: str | None, threads: int, n: int = 96) -> float:
     import llama_cpp
 
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     llm = llama_cpp.Llama(
         model_path=str(bundled_chat_path()),
@@ -226,9 +226,9 @@ def main() -> None:
         print(json.dumps(bench_backend(args, backend, loss_mode, Path(args.tmp))))
         return
 
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
+    from ragterm.engine.tune.adapter_export import export_adapter
     from ragterm.engine.tune.deps import have_unsloth
-    from ragterm.engine.tune.export import export_adapter
     from ragterm.engine.tune.train import pick_device
 
     device = pick_device(args.device)

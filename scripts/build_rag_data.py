@@ -12,7 +12,7 @@ Recipe, per definition in a page (a signature line followed by its description):
 1. a question is written from the description by templates ("Which gzip function opens a
    gzip-compressed file ...?", "What does gzip.open do?", ...);
 2. the sources are what the app itself would send: the real retriever over the indexed corpus,
-   the evidence scorer's excerpts, the prompt builder's numbered sources (engine.prompt.user_turn);
+   the evidence scorer's excerpts, the prompt builder's numbered sources (answer.prompt.user_turn);
 3. the answer names the definition, quotes its description verbatim and cites the source number
    that holds it; when the retrieved sources do not hold it (or it was removed on purpose, for a
    share of the questions) the answer is "The files do not say." (capped at 17% of the data: at
@@ -53,7 +53,7 @@ def third_person(verb: str) -> str:
 
 def definitions(path: Path) -> list[dict]:
     """(signature, short name, kind, first sentence of its description) of one page."""
-    from ragterm.engine.parse import parse_bytes
+    from ragterm.engine.index.parse import parse_bytes
 
     parsed = parse_bytes(path.read_bytes(), path)
     out = []
@@ -180,9 +180,9 @@ def main() -> int:
     os.environ["RAGTERM_HOME"] = str(args.home)
     sys.path.insert(0, str(ROOT))
     from ragterm import config
-    from ragterm.engine import evidence
-    from ragterm.engine.chat import make_retriever
-    from ragterm.engine.prompt import NOT_IN_FILES, user_turn
+    from ragterm.engine.answer.conversation import make_retriever
+    from ragterm.engine.answer.prompt import NOT_IN_FILES, user_turn
+    from ragterm.engine.retrieve import evidence
     from ragterm.store.db import connect
 
     cfg = config.load()

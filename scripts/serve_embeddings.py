@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragterm.engine.embed_serve import main  # noqa: E402
+from ragterm.engine.embed.embed_server import main  # noqa: E402
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -40,6 +40,6 @@ def shared_embed_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def bundled_gguf() -> Path:
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     return bundled_chat_path()

@@ -19,15 +19,15 @@ from ragterm import __version__
 
 # command name -> "module:attribute"
 COMMANDS = {
-    "ask": "ragterm.cli.ask:ask",
-    "chat": "ragterm.cli.chat:chat",
-    "index": "ragterm.cli.index:index",
-    "search": "ragterm.cli.search:search",
-    "models": "ragterm.cli.models:models",
-    "persona": "ragterm.cli.persona:persona",
-    "config": "ragterm.cli.config:config",
-    "doctor": "ragterm.cli.doctor:doctor",
-    "mcp": "ragterm.cli.mcp:mcp",
+    "ask": "ragterm.cli.ask_cmd:ask",
+    "chat": "ragterm.cli.chat_cmd:chat",
+    "index": "ragterm.cli.index_cmd:index",
+    "search": "ragterm.cli.search_cmd:search",
+    "models": "ragterm.cli.models_cmd:models",
+    "persona": "ragterm.cli.persona_cmd:persona",
+    "config": "ragterm.cli.config_cmd:config",
+    "doctor": "ragterm.cli.doctor_cmd:doctor",
+    "mcp": "ragterm.cli.mcp_cmd:mcp",
 }
 
 HELP = {

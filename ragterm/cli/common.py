@@ -71,7 +71,7 @@ def as_user_error(exc: BaseException) -> RagtermError | None:
     import errno
 
     from ragterm import paths
-    from ragterm.engine.storage import is_sqlite_error, storage_error
+    from ragterm.engine.connection import is_sqlite_error, storage_error
 
     if isinstance(exc, Exception) and is_sqlite_error(exc):
         return storage_error(exc, paths.db_path())
@@ -93,7 +93,7 @@ def load_config() -> Any:
 
 
 def open_db() -> Any:
-    from ragterm.engine.storage import connect
+    from ragterm.engine.connection import connect
 
     return connect()
 

@@ -9,50 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# --- retrieval ---------------------------------------------------------------------------------
+from ragterm.engine.retrieve.hits import Hit
 
-
-@dataclass
-class Hit:
-    """One retrieved chunk and where it came from."""
-
-    chunk_id: int
-    text: str
-    path: str  # absolute path of the file
-    rel_path: str  # path relative to its collection root
-    collection: str
-    heading: str = ""
-    start_line: int | None = None
-    end_line: int | None = None
-    page: int | None = None
-    score: float = 0.0  # fused score (higher is better)
-    vector_score: float | None = None  # cosine similarity
-    vector_rank: int | None = None  # 1-based, None if not in the vector list
-    keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
-    rerank_score: float | None = None  # the cross-encoder's score when rag.rerank is on
-    n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
-    attached: bool = False  # from a file attached to the question (engine.attach), not the index
-
-    def citation(self) -> str:
-        """``path:12-30`` for text, ``path#page=3`` for paged documents."""
-        if self.page is not None:
-            return f"{self.rel_path}#page={self.page}"
-        if self.start_line is not None:
-            end = self.end_line if self.end_line is not None else self.start_line
-            return f"{self.rel_path}:{self.start_line}-{end}"
-        return self.rel_path
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["citation"] = self.citation()
-        return d
-
-    @property
-    def root(self) -> str:
-        """The collection's folder (the file itself for a one-file collection): what the symlink
-        rule (``walk.link_rule``) keeps a preview, an editor or an evidence read inside."""
-        tail = "/" + self.rel_path
-        return self.path[: -len(tail)] if self.path.endswith(tail) else self.path
+# --- for people ---------------------------------------------------------------------------------
 
 
 def duration(seconds: float | None) -> str:
@@ -74,7 +33,7 @@ def duration(seconds: float | None) -> str:
 class Retrieved:
     """The chunks that will go into the prompt for this turn (after trimming).
 
-    ``evidence``: the lines of those chunks that best answer the question (engine.evidence),
+    ``evidence``: the lines of those chunks that best answer the question (retrieve.evidence),
     shown before the answer so a user can check it. ``searched`` with no ``hits``: the index was
     searched and nothing cleared ``rag.threshold``; the answer is general knowledge.
     """
@@ -82,7 +41,7 @@ class Retrieved:
     hits: list[Hit]
     evidence: list[Any] = field(default_factory=list)
     searched: bool = False
-    query: str = ""  # what was searched: the question, or its standalone rewrite (engine.rewrite)
+    query: str = ""  # what was searched: the question, or its standalone rewrite (query_rewrite)
     rewrite: str = "none"  # none | terms | model
 
     @property
@@ -117,13 +76,15 @@ class Done:
     timings: dict[str, float] = field(default_factory=dict)  # ttft_s, total_s, tokens_per_s
     sources: list[Hit] = field(default_factory=list)
     error: str | None = None
-    evidence: list[Any] = field(default_factory=list)  # engine.evidence.Evidence
+    evidence: list[Any] = field(default_factory=list)  # engine.retrieve.evidence.Evidence
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
     unquoted: list[str] = field(default_factory=list)  # "quotes" not found in the sources sent
-    miscited: list[Any] = field(default_factory=list)  # engine.prompt.Miscited: quote, [n] wrong
+    miscited: list[Any] = field(
+        default_factory=list
+    )  # engine.answer.prompt.Miscited: quote, [n] wrong
     grounding: str = "no_rag"  # sources | nothing_found | no_index | no_rag
-    assembly: str = ""  # how the sources were sent (engine.assembly), "" without sources
+    assembly: str = ""  # how the sources were sent (engine.answer.assembly), "" without sources
 
     @property
     def notes(self) -> list[str]:

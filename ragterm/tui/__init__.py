@@ -1,1 +1,1 @@
-"""The Textual chat app. Only this package (and ``ragterm.cli.chat``) imports textual."""
+"""The Textual chat app. Only this package (and ``ragterm.cli.chat_cmd``) imports textual."""

@@ -13,7 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from ragterm.errors import RagtermError
 from ragterm.tui import commands
-from ragterm.tui.screens.chat import ChatScreen
+from ragterm.tui.screens.chat_screen import ChatScreen
 from ragterm.tui.widgets.prompt_input import PromptInput
 
 

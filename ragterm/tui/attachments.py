@@ -1,7 +1,7 @@
 """The files attached to the chat (/attach, /detach): read once, fitted to each question.
 
-While files are attached they are the sources of every answer (engine.attach decides how much of
-each fits); the index is searched again once they are all detached. Kept apart from
+While files are attached they are the sources of every answer (answer.attached_files decides how
+much of each fits); the index is searched again once they are all detached. Kept apart from
 ``ChatController`` so that the controller only asks this class for the hits of a turn.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine import attach
-from ragterm.engine.events import Hit
+from ragterm.engine.answer import attached_files
+from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import RagtermError
 
 
@@ -21,17 +21,19 @@ class Attachments:
     """An ordered set of attached files, by resolved path."""
 
     def __init__(self) -> None:
-        self.files: list[attach.Attachment] = []
-        self.last: attach.Fitted | None = None  # how the last question or preview fitted them
+        self.files: list[attached_files.Attachment] = []
+        self.last: attached_files.Fitted | None = (
+            None  # how the last question or preview fitted them
+        )
 
     def __bool__(self) -> bool:
         return bool(self.files)
 
-    def add(self, arg: str, cfg: Any) -> attach.Attachment:
+    def add(self, arg: str, cfg: Any) -> attached_files.Attachment:
         """*Blocking* (reads and parses the file). /attach PATH."""
         if not arg.strip():
             raise RagtermError("/attach needs a file", hint="/attach ~/notes/report.pdf")
-        found = attach.load(arg.strip(), max_mb=float(cfg["index.max_file_mb"]))
+        found = attached_files.load(arg.strip(), max_mb=float(cfg["index.max_file_mb"]))
         self.files = [f for f in self.files if f.path != found.path] + [found]
         self.last = None
         return found
@@ -67,13 +69,15 @@ class Attachments:
 
     def fit(
         self, question: str, conv: Any, pinned: Iterable[Hit] = (), max_tokens: int | None = None
-    ) -> attach.Fitted:
+    ) -> attached_files.Fitted:
         """*Blocking* (may rank a long file's chunks with the embedding model)."""
-        self.last = attach.fit(self.files, question, conv, pinned=pinned, max_tokens=max_tokens)
+        self.last = attached_files.fit(
+            self.files, question, conv, pinned=pinned, max_tokens=max_tokens
+        )
         return self.last
 
 
-def _named(f: attach.Attachment, arg: str, n: int) -> bool:
+def _named(f: attached_files.Attachment, arg: str, n: int) -> bool:
     if arg == str(n) or arg in (f.name, str(f.path), f.path.name):
         return True
     try:

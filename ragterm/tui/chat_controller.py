@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine import assembly, collections, rewrite, sessions
-from ragterm.engine.chat import Conversation, make_retriever, open_conversation
-from ragterm.engine.events import Done, Hit
-from ragterm.engine.sessions import Session, StoredMessage
+from ragterm.engine.answer import assembly, sessions
+from ragterm.engine.answer.conversation import Conversation, make_retriever, open_conversation
+from ragterm.engine.answer.sessions import Session, StoredMessage
+from ragterm.engine.events import Done
+from ragterm.engine.index import collection_service
+from ragterm.engine.retrieve import query_rewrite
+from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import RagtermError
 from ragterm.tui.attachments import Attachments
 
@@ -33,7 +36,9 @@ class Turn:
     regenerate: bool
     replace_from: int | None  # /edit: the stored exchange from this message is replaced
     cancel: threading.Event
-    fitted: Any = None  # engine.attach.Fitted: the attached files as sent with this answer
+    fitted: Any = (
+        None  # engine.answer.attached_files.Fitted: the attached files as sent with this answer
+    )
 
     @property
     def replaces(self) -> bool:
@@ -109,8 +114,8 @@ class ChatController:
         words = arg.split()
         if words[:1] == ["rewrite"]:
             mode = words[1] if len(words) > 1 else ""
-            if mode not in rewrite.MODES:
-                raise RagtermError(f"/rag rewrite takes one of {', '.join(rewrite.MODES)}",
+            if mode not in query_rewrite.MODES:
+                raise RagtermError(f"/rag rewrite takes one of {', '.join(query_rewrite.MODES)}",
                                    hint="/rag rewrite terms")  # fmt: skip
             self.cfg = self.cfg.with_overrides(**{"rag.rewrite": mode})
             if self.conv is not None:
@@ -129,7 +134,7 @@ class ChatController:
         order = "best evidence first" if asm.order == "evidence" else "search order"
         return (
             f"retrieval {'on' if self.rag else 'off'}, {self.k} chunks ({order}); "
-            f"sent as {asm.describe()}; " + rewrite.describe(self.cfg["rag.rewrite"], backend)
+            f"sent as {asm.describe()}; " + query_rewrite.describe(self.cfg["rag.rewrite"], backend)
         )
 
     def set_k(self, arg: str) -> int:
@@ -316,10 +321,10 @@ class ChatController:
 
     def collection_count(self) -> int:
         try:
-            return collections.count(self.conn)
+            return collection_service.count(self.conn)
         except Exception:  # a damaged database must not stop the screen from opening
             return 0
 
     def collections_text(self) -> str:
-        found = collections.list_collections(self.conn)
+        found = collection_service.list_collections(self.conn)
         return "\n".join(f"{c.name}: {c.root} ({c.files} files)" for c in found)

@@ -10,7 +10,7 @@ from textual.message import Message
 
 @dataclass
 class ModelLoaded(Message):
-    conversation: Any  # ragterm.engine.chat.Conversation
+    conversation: Any  # ragterm.engine.answer.conversation.Conversation
     seconds: float = 0.0
 
 
@@ -36,14 +36,16 @@ class IndexEvent(Message):
 
 @dataclass
 class BudgetReady(Message):
-    budget: Any  # ragterm.engine.prompt.Budget
+    budget: Any  # ragterm.engine.answer.prompt.Budget
     hits: list[Any] = field(default_factory=list)
-    attached: list[Any] = field(default_factory=list)  # engine.attach.FileFit per attached file
+    attached: list[Any] = field(
+        default_factory=list
+    )  # engine.answer.attached_files.FileFit per attached file
 
 
 @dataclass
 class Attached(Message):
     """/attach read a file (``attachment``), or could not (``error``, one line)."""
 
-    attachment: Any = None  # engine.attach.Attachment
+    attachment: Any = None  # engine.answer.attached_files.Attachment
     error: str = ""

@@ -14,8 +14,8 @@ from typing import Any
 from textual.app import App
 from textual.worker import get_current_worker
 
+from ragterm.engine.connection import connect
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
-from ragterm.engine.storage import connect
 from ragterm.engine.tune.runner import start_training
 from ragterm.errors import RagtermError
 

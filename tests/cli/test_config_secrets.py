@@ -71,7 +71,7 @@ def test_the_key_reaches_the_server(tmp_path, monkeypatch):
         monkeypatch.setenv("RAGTERM_CHAT__BACKEND", "remote")
         monkeypatch.setenv("RAGTERM_REMOTE__URL", f"http://127.0.0.1:{server.server_port}/v1")
         monkeypatch.setenv("RAGTERM_REMOTE__API_KEY_FILE", str(f))
-        from ragterm.engine.llm import SamplingParams, open_backend
+        from ragterm.engine.models.llm import SamplingParams, open_backend
 
         backend = open_backend(config.load())
         out = "".join(backend.stream([{"role": "user", "content": "hi"}], SamplingParams()))

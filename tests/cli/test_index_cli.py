@@ -53,7 +53,7 @@ def test_list_status_and_remove(ragterm_cli, notes):
 
 
 def test_model_change_is_refused_until_reembed(ragterm_cli, notes):
-    from ragterm.store import index as store
+    from ragterm.store import index_rows as store
     from ragterm.store.db import connect
 
     ragterm_cli("index", str(notes))

@@ -94,7 +94,7 @@ def test_list_show_use_export_rm(ragterm_cli, pirate, tmp_path):
     r = ragterm_cli("persona", "export", "pirate", str(tmp_path))
     assert r.exit_code == 0
     exported = tmp_path / "pirate-adapter.gguf"
-    from ragterm.engine.models import read_gguf
+    from ragterm.engine.models.registry import read_gguf
 
     assert read_gguf(exported).gguf_type == "adapter"
     r = ragterm_cli("persona", "export", "pirate", str(tmp_path), "--merged")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ragterm import config
-from ragterm.engine import attach
-from ragterm.engine.chat import Conversation
+from ragterm.engine.answer import attached_files
+from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Done, Retrieved, Trimmed
-from ragterm.engine.llm import LocalLlama
-from ragterm.engine.retrieval import has_index
+from ragterm.engine.models.llm import LocalLlama
+from ragterm.engine.retrieve.hybrid_search import has_index
 from ragterm.errors import RagtermError
 from ragterm.store.db import connect
 from tests.engine.test_parse import make_docx, make_pdf
@@ -17,7 +17,7 @@ from tests.engine.test_parse import make_docx, make_pdf
 
 @pytest.fixture(scope="module")
 def model():
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     m = LocalLlama(bundled_chat_path(), n_ctx=1024, threads=2)
     yield m
@@ -58,7 +58,9 @@ def test_a_file_that_fits_goes_in_whole_cited_by_line_and_is_not_indexed(conv, t
     lines = [f"Line {i}: the kettle is descaled on day {i}." for i in range(1, 9)]
     lines[5] = "The office wifi password is tangerine-42."
     notes.write_text("\n".join(lines) + "\n")
-    fitted = attach.fit([attach.load(notes, cwd=tmp_path)], "What is the wifi password?", conv)
+    fitted = attached_files.fit(
+        [attached_files.load(notes, cwd=tmp_path)], "What is the wifi password?", conv
+    )
     assert [f.whole for f in fitted.files] == [True] and fitted.notes == []
     events = list(conv.send("What is the wifi password?", hits=fitted.hits))
     done = events[-1]
@@ -74,9 +76,9 @@ def test_a_file_that_fits_goes_in_whole_cited_by_line_and_is_not_indexed(conv, t
 
 
 def test_a_long_file_sends_its_own_chunks_best_for_the_question_first(conv, tmp_path):
-    f = attach.load(long_notes(tmp_path), cwd=tmp_path)
+    f = attached_files.load(long_notes(tmp_path), cwd=tmp_path)
     question = "What is the hangar door code of the zeppelin?"
-    fitted = attach.fit([f], question, conv)
+    fitted = attached_files.fit([f], question, conv)
     (fit,) = fitted.files
     assert not fit.whole and fit.by == "question" and 0 < fit.share < 0.6
     assert 0 < fit.parts < fit.parts_total
@@ -92,8 +94,8 @@ def test_a_long_file_sends_its_own_chunks_best_for_the_question_first(conv, tmp_
 
 
 def test_a_question_that_names_nothing_in_the_file_gets_its_beginning(conv, tmp_path):
-    f = attach.load(long_notes(tmp_path), cwd=tmp_path)
-    fitted = attach.fit([f], "Summarise this document", conv)
+    f = attached_files.load(long_notes(tmp_path), cwd=tmp_path)
+    fitted = attached_files.fit([f], "Summarise this document", conv)
     assert fitted.files[0].by == "start"
     assert fitted.hits[0].start_line == 1 and "Hangar handbook" in fitted.hits[0].text
     assert "its beginning (the question names nothing in it)" in fitted.notes[0]
@@ -102,8 +104,11 @@ def test_a_question_that_names_nothing_in_the_file_gets_its_beginning(conv, tmp_
 def test_small_files_go_whole_beside_a_long_one(conv, tmp_path):
     small = tmp_path / "small.md"
     small.write_text("# Keys\n\nThe spare key is under the blue pot.\n")
-    files = [attach.load(long_notes(tmp_path), cwd=tmp_path), attach.load(small, cwd=tmp_path)]
-    fitted = attach.fit(files, "Where is the spare key and the door code?", conv)
+    files = [
+        attached_files.load(long_notes(tmp_path), cwd=tmp_path),
+        attached_files.load(small, cwd=tmp_path),
+    ]
+    fitted = attached_files.fit(files, "Where is the spare key and the door code?", conv)
     assert [(f.name, f.whole) for f in fitted.files] == [("hangar.md", False), ("small.md", True)]
     assert fitted.hits[0].rel_path == "small.md"  # whole files first, then the chunks
     assert len({h.chunk_id for h in fitted.hits}) == len(fitted.hits)
@@ -119,8 +124,8 @@ def test_pdf_docx_and_html_go_through_the_index_parsers(conv, tmp_path):
         "<html><body><nav>Home | About</nav><main><h1>Guide</h1>"
         "<p>Press the red button twice.</p></main></body></html>"
     )
-    files = [attach.load(p, cwd=tmp_path) for p in (pdf, docx, html)]
-    fitted = attach.fit(files, "What do these say?", conv)
+    files = [attached_files.load(p, cwd=tmp_path) for p in (pdf, docx, html)]
+    fitted = attached_files.fit(files, "What do these say?", conv)
     cites = [h.citation() for h in fitted.hits]
     assert "paper.pdf#page=1" in cites and "paper.pdf#page=2" in cites
     by_name = {h.rel_path: h.text for h in fitted.hits}
@@ -144,7 +149,7 @@ def test_files_that_cannot_be_attached_say_why_in_one_line(tmp_path):
     }
     for name, message in cases.items():
         with pytest.raises(RagtermError) as err:
-            attach.load(tmp_path / name)
+            attached_files.load(tmp_path / name)
         assert message in err.value.message and "\n" not in err.value.message
     with pytest.raises(RagtermError, match=r"big.txt is too large"):
-        attach.load(tmp_path / "big.txt", max_mb=0.001)
+        attached_files.load(tmp_path / "big.txt", max_mb=0.001)

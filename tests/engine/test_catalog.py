@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragterm.engine import catalog
-from ragterm.engine.catalog import Machine
+from ragterm.engine.models import catalog
+from ragterm.engine.models.catalog import Machine
 from ragterm.errors import ModelError
 
 

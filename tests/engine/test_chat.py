@@ -7,9 +7,10 @@ import threading
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import Conversation
-from ragterm.engine.events import Done, Hit, Retrieved, Token, Trimmed
-from ragterm.engine.llm import LocalLlama, SamplingParams
+from ragterm.engine.answer.conversation import Conversation
+from ragterm.engine.events import Done, Retrieved, Token, Trimmed
+from ragterm.engine.models.llm import LocalLlama, SamplingParams
+from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import GenerationError
 from ragterm.store import chats
 from ragterm.store.db import connect
@@ -32,7 +33,7 @@ def model(bundled_gguf_path):
 
 @pytest.fixture(scope="module")
 def bundled_gguf_path():
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     return bundled_chat_path()
 
@@ -280,7 +281,7 @@ def test_extractive_assembly_quotes_the_best_evidence_line_without_generating(mo
 def test_auto_assembly_follows_the_model_size(model, cfg):
     from types import SimpleNamespace
 
-    from ragterm.engine import assembly
+    from ragterm.engine.answer import assembly
 
     small = assembly.choose(cfg, model)  # the bundled 135M model
     assert small.name == assembly.SMALL_MODEL_DEFAULT and "small model" in small.reason

@@ -8,16 +8,16 @@ import threading
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import Conversation
+from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Done, Token
-from ragterm.engine.llm import LocalLlama, RemoteOpenAI
+from ragterm.engine.models.llm import LocalLlama, RemoteOpenAI
 from ragterm.store import chats
 from ragterm.store.db import connect
 
 
 @pytest.fixture(scope="module")
 def model():
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     m = LocalLlama(bundled_chat_path(), n_ctx=1024, threads=2)
     yield m

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragterm.engine.chunk import chunk_parsed
 from ragterm.engine.embed import load_tokenizer
-from ragterm.engine.parse import Block, Parsed, parse_bytes
+from ragterm.engine.index.chunk import chunk_parsed
+from ragterm.engine.index.parse import Block, Parsed, parse_bytes
 
 
 @pytest.fixture(scope="module")

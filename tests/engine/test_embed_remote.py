@@ -12,11 +12,11 @@ import pytest
 
 from ragterm.config import load
 from ragterm.engine.embed import BUNDLED, configured_name, load_embedder
-from ragterm.engine.embed_remote import RemoteEmbedder, endpoint
-from ragterm.engine.embed_serve import Busy, EmbeddingServer
+from ragterm.engine.embed.embed_server import Busy, EmbeddingServer
+from ragterm.engine.embed.remote_embedder import RemoteEmbedder, endpoint
 from ragterm.engine.events import IndexFinished
-from ragterm.engine.indexer import MODEL_KEY, index_paths
-from ragterm.engine.retrieval import Retriever
+from ragterm.engine.index.pipeline import MODEL_KEY, index_paths
+from ragterm.engine.retrieve.hybrid_search import Retriever
 from ragterm.errors import IndexingError, ModelError
 from ragterm.store.db import connect, get_meta
 

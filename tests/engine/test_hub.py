@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from ragterm.engine.events import DownloadProgress
-from ragterm.engine.hub import download
+from ragterm.engine.models.hub import download
 from ragterm.errors import Cancelled, ModelError
 from tests.engine.hubserver import HubServer
 
@@ -26,7 +26,7 @@ def hub_root(tmp_path, bundled_gguf):
 
 @pytest.fixture(scope="session")
 def bundled_sha(tmp_path_factory) -> str:
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     return hashlib.sha256(bundled_chat_path().read_bytes()).hexdigest()
 

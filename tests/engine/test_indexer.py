@@ -15,10 +15,10 @@ import pytest
 from ragterm.config import load
 from ragterm.engine.embed import BUNDLED, load_embedder
 from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
-from ragterm.engine.indexer import index_paths
-from ragterm.engine.retrieval import Retriever
+from ragterm.engine.index.pipeline import index_paths
+from ragterm.engine.retrieve.hybrid_search import Retriever
 from ragterm.errors import IndexingError
-from ragterm.store import index as store
+from ragterm.store import index_rows as store
 from ragterm.store.db import connect
 from tests.engine.test_parse import make_pdf
 
@@ -135,7 +135,7 @@ def test_edits_deletes_and_renames(conn, folder, embedder):
 
 
 def test_cancel_leaves_a_consistent_index_that_resumes(conn, folder, embedder, monkeypatch):
-    import ragterm.engine.indexer as indexer
+    import ragterm.engine.index.pipeline as indexer
 
     monkeypatch.setattr(indexer, "FLUSH_AT", 1)  # write file by file
     cancel = threading.Event()
@@ -160,7 +160,7 @@ def test_a_killed_indexer_resumes_where_it_stopped(folder, tmp_path, ragterm_hom
         f"""
         import os, signal
         from pathlib import Path
-        import ragterm.engine.indexer as indexer
+        import ragterm.engine.index.pipeline as indexer
         from ragterm.engine.events import FileDone
         from ragterm.store.db import connect
         indexer.FLUSH_AT = 1

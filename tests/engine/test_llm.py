@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import open_conversation
-from ragterm.engine.llm import LocalLlama, SamplingParams, physical_cores
-from ragterm.engine.models import bundled_chat_path, read_gguf
+from ragterm.engine.answer.conversation import open_conversation
+from ragterm.engine.models.llm import LocalLlama, SamplingParams, physical_cores
+from ragterm.engine.models.registry import bundled_chat_path, read_gguf
 from ragterm.errors import ModelError
 from ragterm.store.db import connect
 
@@ -22,7 +22,7 @@ def write_adapter(path: Path, base: Path, strength: float = 0.5) -> Path:
     """A GGUF LoRA adapter for ``base`` (random, strong enough to change every answer)."""
     import gguf
 
-    from ragterm.engine.tune.export import read_base
+    from ragterm.engine.tune.adapter_export import read_base
 
     shape = read_base(base)
     rng = np.random.default_rng(0)

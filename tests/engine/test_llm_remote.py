@@ -11,9 +11,9 @@ import urllib.request
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import Conversation
+from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Token
-from ragterm.engine.llm import RemoteOpenAI, SamplingParams
+from ragterm.engine.models.llm import RemoteOpenAI, SamplingParams
 from ragterm.errors import GenerationError
 from ragterm.store import chats
 from ragterm.store.db import connect
@@ -27,7 +27,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server():
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     port = free_port()
     proc = subprocess.Popen(

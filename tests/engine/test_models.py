@@ -7,13 +7,13 @@ import shutil
 
 import pytest
 
-from ragterm.engine import models
+from ragterm.engine.models import registry
 from ragterm.errors import ModelError
 from ragterm.store.db import connect
 
 
 def test_bundled_metadata_comes_from_the_header(bundled_gguf):
-    info = models.read_gguf(bundled_gguf)
+    info = registry.read_gguf(bundled_gguf)
     assert info.architecture == "llama"
     assert info.quantization == "Q4_1"
     assert info.context_length == 8192
@@ -25,7 +25,7 @@ def test_bundled_metadata_comes_from_the_header(bundled_gguf):
 def test_metadata_does_not_come_from_the_file_name(bundled_gguf, tmp_path):
     renamed = tmp_path / "mistral-7b.Q8_0.gguf"
     renamed.symlink_to(bundled_gguf)
-    info = models.read_gguf(renamed)
+    info = registry.read_gguf(renamed)
     assert (info.architecture, info.quantization) == ("llama", "Q4_1")
 
 
@@ -34,21 +34,21 @@ def test_truncated_gguf_is_refused(bundled_gguf, tmp_path):
     with bundled_gguf.open("rb") as fh:
         broken.write_bytes(fh.read(4096))
     with pytest.raises(ModelError, match="corrupt or truncated"):
-        models.read_gguf(broken)
+        registry.read_gguf(broken)
 
 
 def test_not_a_gguf_and_missing_file(tmp_path):
     text = tmp_path / "notes.gguf"
     text.write_text("hello")
     with pytest.raises(ModelError, match="not a GGUF"):
-        models.read_gguf(text)
+        registry.read_gguf(text)
     with pytest.raises(ModelError, match="no such file"):
-        models.read_gguf(tmp_path / "missing.gguf")
+        registry.read_gguf(tmp_path / "missing.gguf")
 
 
 def test_registry_add_get_remove(bundled_gguf, tmp_path):
     conn = connect()
-    reg = models.Registry(conn)
+    reg = registry.Registry(conn)
     copy = tmp_path / "My Model.Q4_1.gguf"
     copy.symlink_to(bundled_gguf)
     entry, info = reg.add(copy)
@@ -57,9 +57,9 @@ def test_registry_add_get_remove(bundled_gguf, tmp_path):
     with pytest.raises(ModelError, match="unknown model 'my-model'"):
         reg.get("my-model")
     with pytest.raises(ModelError, match="cannot be removed"):
-        reg.remove(models.BUNDLED_NAME)
+        reg.remove(registry.BUNDLED_NAME)
     reg.remove("my-model.q4_1")
-    assert [e.name for e in reg.entries()] == [models.BUNDLED_NAME]
+    assert [e.name for e in reg.entries()] == [registry.BUNDLED_NAME]
 
 
 def test_lmstudio_and_ollama_models_are_discovered(bundled_gguf, tmp_path, monkeypatch):
@@ -85,11 +85,11 @@ def test_lmstudio_and_ollama_models_are_discovered(bundled_gguf, tmp_path, monke
     )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OLLAMA_MODELS", str(ollama))
-    reg = models.Registry(connect())
+    reg = registry.Registry(connect())
     names = {e.name: e for e in reg.entries()}
     assert "lmstudio:bartowski/smollm2-gguf/smollm2.q4_1" in names
     assert "ollama:smollm2:135m" in names
-    assert models.read_gguf(names["ollama:smollm2:135m"].path).architecture == "llama"
+    assert registry.read_gguf(names["ollama:smollm2:135m"].path).architecture == "llama"
 
 
 def test_fingerprint_tells_files_apart(bundled_gguf, tmp_path):
@@ -97,5 +97,5 @@ def test_fingerprint_tells_files_apart(bundled_gguf, tmp_path):
     data = bytearray(bundled_gguf.read_bytes())
     data[-1] ^= 0xFF
     other.write_bytes(bytes(data))
-    assert models.fingerprint(bundled_gguf) == models.fingerprint(bundled_gguf)
-    assert models.fingerprint(bundled_gguf) != models.fingerprint(other)
+    assert registry.fingerprint(bundled_gguf) == registry.fingerprint(bundled_gguf)
+    assert registry.fingerprint(bundled_gguf) != registry.fingerprint(other)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragterm.engine.parse import ParseFailed, SkipFile, code, kind_of, parse_bytes
+from ragterm.engine.index.parse import ParseFailed, SkipFile, code, kind_of, parse_bytes
 
 
 def make_pdf(pages: list[list[str]]) -> bytes:

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragterm.engine.events import Hit
-from ragterm.engine.llm import LocalLlama
-from ragterm.engine.models import bundled_chat_path
-from ragterm.engine.prompt import MIN_ANSWER_TOKENS, plan, user_turn
+from ragterm.engine.answer.prompt import MIN_ANSWER_TOKENS, plan, user_turn
+from ragterm.engine.models.llm import LocalLlama
+from ragterm.engine.models.registry import bundled_chat_path
+from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import GenerationError
 
 N_CTX = 512

@@ -8,9 +8,9 @@ import gguf
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import make_retriever, open_conversation, rag_adapter_path
+from ragterm.engine.answer.conversation import make_retriever, open_conversation, rag_adapter_path
 from ragterm.engine.events import Done
-from ragterm.engine.models import bundled_chat_path
+from ragterm.engine.models.registry import bundled_chat_path
 
 NOTES = {
     "backup.md": "# backup\n\nbackup.mirror(src, dest)\n\nCopy every file under src to the disk "
@@ -45,7 +45,7 @@ def test_off_and_other_models_get_no_adapter(tmp_path):
 
 @pytest.fixture
 def notes(tmp_path):
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     root = tmp_path / "notes"

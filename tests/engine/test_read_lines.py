@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ragterm import config
-from ragterm.engine import collections
+from ragterm.engine.index import collection_service
 from ragterm.errors import RagtermError
-from ragterm.store import index as store
+from ragterm.store import index_rows as store
 from ragterm.store.db import connect
 
 
@@ -29,11 +29,11 @@ def kb(tmp_path):
 def test_lines_by_relative_or_absolute_path_and_capped(kb):
     conn, root = kb
     cfg = config.load()
-    got = collections.read_lines(conn, cfg, "sub/a.md", 2, 2)
+    got = collection_service.read_lines(conn, cfg, "sub/a.md", 2, 2)
     assert (got.text, got.citation(), got.total) == ("beta", "sub/a.md:2", 2)
-    assert collections.read_lines(conn, cfg, str(root / "link-in.md")).text == "alpha\nbeta"
-    many = collections.read_lines(conn, cfg, "long.txt", 100)
-    assert (many.start, many.end) == (100, 100 + collections.MAX_LINES - 1)
+    assert collection_service.read_lines(conn, cfg, str(root / "link-in.md")).text == "alpha\nbeta"
+    many = collection_service.read_lines(conn, cfg, "long.txt", 100)
+    assert (many.start, many.end) == (100, 100 + collection_service.MAX_LINES - 1)
     assert many.text.splitlines()[0] == "row 100"
 
 
@@ -41,7 +41,7 @@ def test_lines_by_relative_or_absolute_path_and_capped(kb):
 def test_links_and_paths_out_of_the_indexed_folders_are_refused(kb, path):
     conn, _ = kb
     with pytest.raises(RagtermError, match="is not a file inside an indexed folder"):
-        collections.read_lines(conn, config.load(), path)
+        collection_service.read_lines(conn, config.load(), path)
 
 
 def test_a_single_indexed_file_is_its_own_root(tmp_path):
@@ -49,7 +49,7 @@ def test_a_single_indexed_file_is_its_own_root(tmp_path):
     note.write_text("one\ntwo\n")
     conn = connect()
     store.add_collection(conn, note.resolve())
-    got = collections.read_lines(conn, config.load(), str(note), 2)
+    got = collection_service.read_lines(conn, config.load(), str(note), 2)
     assert (got.text, got.citation()) == ("two", "note.txt:2")
     with pytest.raises(RagtermError, match="nothing is indexed yet"):
-        collections.read_lines(connect(tmp_path / "empty.db"), config.load(), str(note))
+        collection_service.read_lines(connect(tmp_path / "empty.db"), config.load(), str(note))

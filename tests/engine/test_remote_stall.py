@@ -10,9 +10,9 @@ import time
 import pytest
 
 from ragterm import config
-from ragterm.engine.chat import Conversation
+from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Done, Token
-from ragterm.engine.llm import RemoteOpenAI, SamplingParams
+from ragterm.engine.models.llm import RemoteOpenAI, SamplingParams
 from ragterm.store import chats
 from ragterm.store.db import connect
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ragterm import config
-from ragterm.engine import rerank
 from ragterm.engine.embed import BUNDLED, load_embedder
-from ragterm.engine.indexer import index_paths
-from ragterm.engine.retrieval import Retriever
+from ragterm.engine.index.pipeline import index_paths
+from ragterm.engine.retrieve import rerank
+from ragterm.engine.retrieve.hybrid_search import Retriever
 from ragterm.errors import ModelError
 from ragterm.store.db import connect
 from tests.engine import crossencoder

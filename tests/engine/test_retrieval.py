@@ -6,10 +6,10 @@ import pytest
 
 from ragterm.config import load
 from ragterm.engine.embed import BUNDLED, load_embedder
-from ragterm.engine.indexer import index_paths
-from ragterm.engine.retrieval import Retriever, fts_query, has_index
+from ragterm.engine.index.pipeline import index_paths
+from ragterm.engine.retrieve.hybrid_search import Retriever, fts_query, has_index
 from ragterm.errors import IndexingError
-from ragterm.store import index as store
+from ragterm.store import index_rows as store
 from ragterm.store.db import connect
 
 FILES = {

@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 
 from ragterm import config
-from ragterm.engine import rewrite
-from ragterm.engine.chat import Conversation, make_retriever
+from ragterm.engine.answer.conversation import Conversation, make_retriever
 from ragterm.engine.embed import BUNDLED, load_embedder
 from ragterm.engine.events import Retrieved
-from ragterm.engine.indexer import index_paths
-from ragterm.engine.llm import LocalLlama
+from ragterm.engine.index.pipeline import index_paths
+from ragterm.engine.models.llm import LocalLlama
+from ragterm.engine.retrieve import query_rewrite
 from ragterm.store.db import connect
 
 TURNS = [("How can I copy a whole directory tree?", "shutil.copytree(src, dst) copies it.")]
 
 
 def test_a_follow_up_carries_the_earlier_questions_terms():
-    rw = rewrite.standalone("and how do I delete it again?", TURNS, "terms")
+    rw = query_rewrite.standalone("and how do I delete it again?", TURNS, "terms")
     assert rw.method == "terms" and rw.changed
     assert rw.query.startswith("and how do I delete it again?")  # the user's words stay
     assert {"copy", "directory", "tree"} <= set(rw.query.split())
@@ -28,25 +28,25 @@ def test_a_follow_up_carries_the_earlier_questions_terms():
 
 def test_a_question_that_stands_alone_is_searched_as_typed():
     for q in ("How do I decode base64 text back into bytes?", "What is a heapq priority queue?"):
-        rw = rewrite.standalone(q, TURNS, "terms")
+        rw = query_rewrite.standalone(q, TURNS, "terms")
         assert (rw.query, rw.method) == (q, "none")
-    assert rewrite.standalone("and delete it?", [], "terms").method == "none"  # a first turn
-    assert rewrite.standalone("and delete it?", TURNS, "off").query == "and delete it?"
+    assert query_rewrite.standalone("and delete it?", [], "terms").method == "none"  # a first turn
+    assert query_rewrite.standalone("and delete it?", TURNS, "off").query == "and delete it?"
 
 
 def test_auto_uses_terms_for_the_small_bundled_model(bundled_gguf):
     model = LocalLlama(bundled_gguf, n_ctx=1024, threads=2)
     try:
-        assert rewrite.resolve_mode("auto", model) == "terms"
-        assert "too small" in rewrite.describe("auto", model)
-        assert rewrite.parse_params("1.5B") == 1.5e9
+        assert query_rewrite.resolve_mode("auto", model) == "terms"
+        assert "too small" in query_rewrite.describe("auto", model)
+        assert query_rewrite.parse_params("1.5B") == 1.5e9
     finally:
         model.close()
 
 
 @pytest.fixture(scope="module")
 def chat_model():
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     m = LocalLlama(bundled_chat_path(), n_ctx=2048, threads=2)
     yield m

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragterm.engine.walk import WalkOptions, walk
+from ragterm.engine.index.walk import WalkOptions, walk
 
 
 def tree(root: Path, files: dict[str, str | bytes]) -> Path:

@@ -115,7 +115,7 @@ def kill(proc: subprocess.Popen[Any]) -> None:
 
 def db_counts(db: Path) -> dict[str, Any]:
     """What a search can see: files by status, chunks, FTS rows, vectors, vec-index rows."""
-    from ragterm.store import index as store
+    from ragterm.store import index_rows as store
     from ragterm.store.db import connect
 
     conn = connect(db)
@@ -138,7 +138,7 @@ def db_counts(db: Path) -> dict[str, Any]:
 
 def assert_consistent(db: Path) -> None:
     """FTS agrees with the chunks, every chunk has a vector, no vector is orphaned."""
-    from ragterm.store import index as store
+    from ragterm.store import index_rows as store
     from ragterm.store.db import connect
 
     conn = connect(db)
@@ -161,7 +161,7 @@ def assert_consistent(db: Path) -> None:
 def search_results(db: Path, queries: list[str], k: int = 5) -> list[list[tuple]]:
     from ragterm import config
     from ragterm.engine.embed import BUNDLED, load_embedder
-    from ragterm.engine.retrieval import Retriever
+    from ragterm.engine.retrieve.hybrid_search import Retriever
     from ragterm.store.db import connect
 
     conn = connect(db)
@@ -179,7 +179,7 @@ def search_works(db: Path) -> bool:
     """A search right now (in this process: a child per check would triple the suite's time)."""
     from ragterm import config
     from ragterm.engine.embed import BUNDLED, load_embedder
-    from ragterm.engine.retrieval import Retriever, has_index
+    from ragterm.engine.retrieve.hybrid_search import Retriever, has_index
     from ragterm.store.db import connect
 
     conn = connect(db)

@@ -29,7 +29,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ragterm.engine.indexer import FileProblem, parse_and_chunk
+from ragterm.engine.index.pipeline import FileProblem, parse_and_chunk
 
 TIME_LIMIT_S = 10.0  # per input of up to MAX_INPUT bytes: 100 KB/s, 5x the embedding's pace
 MAX_INPUT = 1_000_000
@@ -214,7 +214,7 @@ def _xml_mutated(args: tuple[bytes, list[tuple[str, float, bytes]]]) -> bytes:
 def parsed_docs(draw: Any) -> Any:
     """A parser's output made up directly, for the chunker alone: blocks of any size (one word
     longer than a chunk, a thousand tiny ones), headings of any length, lines or pages."""
-    from ragterm.engine.parse import Block, Parsed
+    from ragterm.engine.index.parse import Block, Parsed
 
     kind = draw(st.sampled_from(["text", "markdown", "html", "pdf", "docx", "code"]))
     text = st.one_of(soup("markdown", 60), st.sampled_from(WORDS).map(lambda w: w * 40),
@@ -238,7 +238,7 @@ def parsed_docs(draw: Any) -> Any:
 
 def check_chunker(parsed: Any, tokenizer: Any, chunk_tokens: int, overlap: int) -> Outcome:
     """The chunker alone: it returns chunks that fit the model, in order, or raises nothing."""
-    from ragterm.engine.chunk import chunk_parsed
+    from ragterm.engine.index.chunk import chunk_parsed
 
     t0 = time.perf_counter()
     try:

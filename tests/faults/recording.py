@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.embed_serve import EmbeddingServer, _Handler
+from ragterm.engine.embed.embed_server import EmbeddingServer, _Handler
 
 MIN_LINE = 16  # a line at least this long found in a request counts as sent
 

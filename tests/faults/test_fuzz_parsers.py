@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ragterm.engine.indexer import FileProblem, parse_and_chunk
+from ragterm.engine.index.pipeline import FileProblem, parse_and_chunk
 from tests.faults.fuzz import KINDS, check, run
 
 EXAMPLES = int(os.environ.get("RAGTERM_FUZZ_EXAMPLES", "10"))  # per kind, here

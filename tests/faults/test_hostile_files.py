@@ -98,7 +98,7 @@ def test_files_deleted_or_swapped_for_a_fifo_mid_run(tmp_path):
     """Between the walk and the read: a deleted file is dropped, a fifo is never opened for a
     blocking read (that would hang the indexer forever)."""
     from ragterm.engine.events import FileDone, IndexFinished, IndexStarted
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     folder = tmp_path / "notes"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ragterm import config
-from ragterm.engine.indexer import FileProblem, parse_and_chunk
+from ragterm.engine.index.pipeline import FileProblem, parse_and_chunk
 from tests.faults.hostile import SECRET_MARKER
 from tests.faults.secret_samples import ORDINARY, SECRETS
 
@@ -45,7 +45,7 @@ def test_ordinary_lookalikes_are_indexed(name, tokenizer):
 def _index(folder: Path, conn, **overrides: object) -> dict[str, tuple[str, str]]:
     from ragterm.engine.embed import BUNDLED, load_embedder
     from ragterm.engine.events import FileDone, IndexFinished
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
 
     cfg = config.load().with_overrides(**overrides)
     out: dict[str, tuple[str, str]] = {}

@@ -144,7 +144,7 @@ def test_disk_full_in_process_via_page_limit(tmp_path):
     """SQLite's own 'database or disk is full' (a page limit on the connection): the indexer stops
     with a StorageError, what was indexed before is intact, and the next run completes."""
     from ragterm import paths
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.errors import StorageError
     from ragterm.store.db import connect
     from tests.faults.conftest import assert_consistent

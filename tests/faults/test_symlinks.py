@@ -82,7 +82,7 @@ def test_links_out_of_the_folder_are_skipped_reported_and_never_searched(home, t
 def _index(folder: Path, **overrides: object) -> dict[str, tuple[str, str]]:
     from ragterm.engine.embed import BUNDLED, load_embedder
     from ragterm.engine.events import FileDone
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     cfg = config.load().with_overrides(**overrides)
@@ -113,7 +113,7 @@ def test_a_file_swapped_for_a_link_out_after_the_walk_is_not_read(tmp_path):
     """Between the walk and the read, a file becomes a symlink to a file outside: skipped."""
     from ragterm.engine.embed import BUNDLED, load_embedder
     from ragterm.engine.events import FileDone, IndexStarted
-    from ragterm.engine.indexer import index_paths
+    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     notes, outside = linked_folder(tmp_path)
@@ -139,7 +139,7 @@ def test_a_file_swapped_for_a_link_out_after_the_walk_is_not_read(tmp_path):
 
 
 def _hit_for(folder: Path, name: str):
-    from ragterm.engine.events import Hit
+    from ragterm.engine.retrieve.hits import Hit
 
     text = (folder / name).read_text()
     return Hit(1, text, str(folder / name), name, folder.name, start_line=1, end_line=3)
@@ -148,8 +148,8 @@ def _hit_for(folder: Path, name: str):
 def test_preview_and_evidence_do_not_read_a_file_now_leading_outside(tmp_path):
     """An indexed file later replaced by a link out: the preview shows the chunk as indexed and
     says why, the evidence quote is marked, and the outside file's text appears nowhere."""
-    from ragterm.engine.evidence import find_evidence
-    from ragterm.tui.screens.chat import preview_markdown
+    from ragterm.engine.retrieve.evidence import find_evidence
+    from ragterm.tui.screens.chat_screen import preview_markdown
 
     notes, outside = linked_folder(tmp_path)
     hit = _hit_for(notes, "good.md")
@@ -179,7 +179,7 @@ async def test_editor_is_not_opened_on_a_file_leading_outside(tmp_path, monkeypa
     editor.write_text(f'#!/bin/sh\necho "$@" > {ran}\n')
     editor.chmod(0o755)
     monkeypatch.setenv("VISUAL", str(editor))
-    from ragterm.engine.events import Hit
+    from ragterm.engine.retrieve.hits import Hit
 
     hit = Hit(1, "x", str(notes / "shadowlink"), "shadowlink", "notes")
     app = RagtermApp()
@@ -193,7 +193,7 @@ async def test_editor_is_not_opened_on_a_file_leading_outside(tmp_path, monkeypa
 
 
 def test_persona_writing_folder_skips_links_out(tmp_path):
-    from ragterm.engine.tune.data import build_from_writing
+    from ragterm.engine.tune.training_data import build_from_writing
 
     notes, outside = linked_folder(tmp_path)
     (outside / "diary.md").write_text(f"# Diary\n\nA long private entry {OUTSIDE_MARKER}4. " * 5)
@@ -206,7 +206,7 @@ def test_persona_writing_folder_skips_links_out(tmp_path):
 
 def test_a_device_behind_a_followed_link_is_still_never_read(tmp_path):
     """With every link followed (asked for), /dev/zero is still not opened: not a regular file."""
-    from ragterm.engine.walk import WalkOptions, walk
+    from ragterm.engine.index.walk import WalkOptions, walk
 
     os.symlink("/dev/zero", tmp_path / "zero.txt")
     (entry,) = walk(tmp_path, WalkOptions(follow_symlinks="all"))

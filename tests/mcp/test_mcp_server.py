@@ -13,9 +13,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from ragterm.engine.indexer import index_paths
-from ragterm.engine.storage import connect
-from ragterm.mcp.server import build
+from ragterm.engine.connection import connect
+from ragterm.engine.index.pipeline import index_paths
+from ragterm.mcp.mcp_server import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -116,7 +116,7 @@ def test_ragterm_mcp_over_stdio(tmp_path, ragterm_home, monkeypatch) -> None:
     anyio.run(session)
     assert "Traceback" not in stderr.read_text()
     # a question asked over MCP is not saved among the user's chats
-    from ragterm.engine import sessions
+    from ragterm.engine.answer import sessions
 
     assert sessions.list_sessions(connect()) == []
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ragterm.engine.chunk import Chunk, content_hash
+from ragterm.engine.index.chunk import Chunk, content_hash
 from ragterm.errors import IndexingError
-from ragterm.store import index as store
+from ragterm.store import index_rows as store
 from ragterm.store.db import connect, transaction
 
 

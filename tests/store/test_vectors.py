@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ragterm.errors import IndexingError
-from ragterm.store import index as store
-from ragterm.store import vectors as search
+from ragterm.store import index_rows as store
+from ragterm.store import vector_rows as search
 from ragterm.store.db import connect
 
 

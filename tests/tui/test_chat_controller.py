@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from ragterm import config
+from ragterm.engine.connection import PerThreadConnection
 from ragterm.engine.events import Done, Token
-from ragterm.engine.storage import PerThreadConnection
 from ragterm.errors import RagtermError
 from ragterm.tui import commands, slash
 from ragterm.tui.chat_controller import ChatController

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragterm.engine.embed import BUNDLED, load_embedder
-from ragterm.engine.indexer import index_paths
+from ragterm.engine.index.pipeline import index_paths
 from ragterm.store.db import connect
 from ragterm.tui.app import RagtermApp
 from ragterm.tui.widgets.chat_message import ChatMessage

@@ -10,8 +10,8 @@ from ragterm.tui.widgets.prompt_input import PromptInput
 from ragterm.tui.widgets.status_bar import StatusBar
 from tests.tui.conftest import ask, ready, wait_for
 
-pytest.importorskip("ragterm.engine.indexer")
-pytest.importorskip("ragterm.engine.retrieval")
+pytest.importorskip("ragterm.engine.index.pipeline")
+pytest.importorskip("ragterm.engine.retrieve.hybrid_search")
 
 
 async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
@@ -50,7 +50,7 @@ async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
         assert "Evidence from your files" in shown
         assert "“The zebra named Quillon lives in the Okavango delta.”" in shown
         # and marked in the source preview
-        from ragterm.tui.screens.chat import preview_markdown
+        from ragterm.tui.screens.chat_screen import preview_markdown
 
         hit = next(h for h in answer.sources if h.rel_path == "zebra.txt")
         assert "★1 The zebra named Quillon" in preview_markdown(hit, answer.evidence)

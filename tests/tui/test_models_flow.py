@@ -120,7 +120,7 @@ async def test_picker_downloads_a_catalog_model_and_switches_to_it(
             assert type(app.screen).__name__ == "ChatScreen"
             assert "tiny-chat" in chat.query_one(StatusBar).render_status()
         assert hub.ranges == [None]
-    from ragterm.engine.models import Registry
+    from ragterm.engine.models.registry import Registry
     from ragterm.store.db import connect
 
     pulled = Registry(connect()).get("tiny-chat")

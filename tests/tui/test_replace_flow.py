@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from ragterm.engine.llm import RemoteOpenAI
+from ragterm.engine.models.llm import RemoteOpenAI
 from ragterm.store import chats
 from ragterm.store.db import connect
 from ragterm.tui.app import RagtermApp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragterm.engine.events import Hit
+from ragterm.engine.retrieve.hits import Hit
 from ragterm.store import chats
 from ragterm.store.db import connect, transaction
 from ragterm.tui.app import RagtermApp

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ragterm.tui.app import RagtermApp
-from ragterm.tui.screens.chat import ChatScreen
-from ragterm.tui.screens.tune import PathSuggester, TuneScreen
+from ragterm.tui.screens.chat_screen import ChatScreen
+from ragterm.tui.screens.tune_screen import PathSuggester, TuneScreen
 from tests.engine.tune.helpers import write_pirate_data
 from tests.tui.conftest import wait_for
 
@@ -75,7 +75,7 @@ async def test_slash_command_and_palette_open_the_screen(tmp_path):
 
 
 async def test_bad_input_is_named_before_training(tmp_path, monkeypatch):
-    from ragterm.engine.models import bundled_chat_path, fingerprint
+    from ragterm.engine.models.registry import bundled_chat_path, fingerprint
     from ragterm.engine.tune import runner
     from ragterm.store import db, personas
 

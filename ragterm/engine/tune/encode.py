@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ragterm.engine.tune.data import Example
+from ragterm.engine.tune.training_data import Example
 
 
 class Encoder:

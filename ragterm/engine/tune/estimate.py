@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.llm import physical_cores
+from ragterm.engine.models.llm import physical_cores
 from ragterm.engine.tune.spec import LOSS_CHUNK, TrainSpec
 
 # Calibration of the estimate on the dev machine (scripts/bench_tune.py, 2 AVX-512 cores):

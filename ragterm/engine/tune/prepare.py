@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ragterm import paths
-from ragterm.engine.models import fingerprint, resolve_path
+from ragterm.engine.models.registry import fingerprint, resolve_path
 from ragterm.engine.tune import deps
-from ragterm.engine.tune.data import open_dataset
+from ragterm.engine.tune.adapter_export import check_supported, read_base
 from ragterm.engine.tune.estimate import disk_needed, estimate_run, free_memory, guess_device
-from ragterm.engine.tune.export import check_supported, read_base
 from ragterm.engine.tune.spec import Plan, TrainSpec, check_name
+from ragterm.engine.tune.training_data import open_dataset
 from ragterm.errors import TuningError
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from ragterm import paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
-from ragterm.engine.threads import Stalled, bridge
+from ragterm.engine.thread_bridge import Stalled, bridge
 from ragterm.engine.tune.estimate import guess_device  # noqa: F401 - re-exported
 from ragterm.engine.tune.prepare import estimate, persona_dir, prepare, run_dir
 from ragterm.engine.tune.spec import Plan, TrainSpec

@@ -16,12 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.tune.data import Dataset
+from ragterm.engine.tune.adapter_export import export_adapter
+from ragterm.engine.tune.base_model import (
+    _cache_gguf_name_maps,
+    load_model,
+    pick_backend,
+    pick_device,
+)
 from ragterm.engine.tune.encode import Encoder, collate
-from ragterm.engine.tune.export import export_adapter
 from ragterm.engine.tune.loss import answer_loss, evaluate, full_logits_loss, loss_sum
-from ragterm.engine.tune.model import _cache_gguf_name_maps, load_model, pick_backend, pick_device
 from ragterm.engine.tune.spec import Plan
+from ragterm.engine.tune.training_data import Dataset
 from ragterm.engine.tune.verify import smoke_test
 from ragterm.errors import Cancelled, TuningError
 
@@ -259,7 +264,7 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
     if device == "cuda":
         metrics["peak_gpu_memory_bytes"] = peak_gpu
     if spec.merge:
-        from ragterm.engine.tune.export import merge_to_gguf, quantize
+        from ragterm.engine.tune.adapter_export import merge_to_gguf, quantize
 
         emit({"type": "stage", "name": "merging", "detail": "base + adapter -> F16 GGUF"})
         merged = out_dir / "merged-F16.gguf"

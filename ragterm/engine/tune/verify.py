@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.tune.data import Example
 from ragterm.engine.tune.encode import Encoder
+from ragterm.engine.tune.training_data import Example
 from ragterm.errors import TuningError
 
 

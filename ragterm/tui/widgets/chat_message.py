@@ -38,7 +38,7 @@ class ChatMessage(Vertical, can_focus=True):
         self.sources: list[Any] = list(sources or [])  # Hit objects
         self.searched_for: tuple[str, str] = ("", "none")  # (query, rewrite) of this answer
         self.message_id = message_id
-        self.evidence: list[Any] = list(evidence or [])  # engine.evidence.Evidence
+        self.evidence: list[Any] = list(evidence or [])  # engine.retrieve.evidence.Evidence
         self.notes: list[str] = list(notes or [])
         self._stream: MarkdownStream | None = None
 

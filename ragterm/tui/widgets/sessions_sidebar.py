@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from ragterm.tui.screens.text_prompt import TextPrompt
+from ragterm.tui.screens.text_prompt_screen import TextPrompt
 
 
 class SessionsSidebar(Vertical):

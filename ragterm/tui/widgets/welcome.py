@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from ragterm import config, paths
-from ragterm.engine import catalog
-from ragterm.engine.models import Registry
+from ragterm.engine.models import catalog
+from ragterm.engine.models.registry import Registry
 from ragterm.errors import RagtermError
 
 

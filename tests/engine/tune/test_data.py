@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from ragterm.engine.tune.data import (
+from ragterm.engine.tune.training_data import (
     CONTINUE_PROMPT,
     DatasetError,
     build_from_writing,

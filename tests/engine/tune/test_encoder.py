@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragterm.engine.tune.data import Example
+from ragterm.engine.tune.training_data import Example
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +12,7 @@ def tokenizer():
     pytest.importorskip("transformers")
     from transformers import AutoTokenizer
 
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
     from ragterm.engine.tune.train import _cache_gguf_name_maps
 
     _cache_gguf_name_maps()

@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 
-from ragterm.engine.tune.export import (
+from ragterm.engine.tune.adapter_export import (
     TARGET_MODULES,
     check_supported,
     export_adapter,
@@ -96,7 +96,7 @@ def test_permutation_undoes_what_transformers_reverses():
 
 
 def test_exported_adapter_loads_in_llama_cpp_and_changes_output(tmp_path, bundled_gguf):
-    from ragterm.engine.models import read_gguf
+    from ragterm.engine.models.registry import read_gguf
 
     adapter = random_adapter(tmp_path / "peft")
     res = export_adapter(adapter, bundled_gguf, tmp_path / "a.gguf", metadata={"x.y": "z"})
@@ -166,7 +166,7 @@ def test_merge_matches_the_adapter_and_quantizes(tmp_path, bundled_gguf):
     adapter = random_adapter(tmp_path / "peft", scale=0.004)
     lora = export_adapter(adapter, bundled_gguf, tmp_path / "a.gguf").path
     merged = merge_to_gguf(bundled_gguf, adapter, tmp_path / "merged.gguf")
-    from ragterm.engine.models import read_gguf
+    from ragterm.engine.models.registry import read_gguf
 
     info = read_gguf(merged)
     assert info.quantization == "F16" and info.chat_template  # metadata came along

@@ -11,7 +11,7 @@ from tests.engine.tune.helpers import EXAMPLES, PHRASE
 def bundled_peft():
     torch = pytest.importorskip("torch")
     pytest.importorskip("peft")
-    from ragterm.engine.models import bundled_chat_path, fingerprint
+    from ragterm.engine.models.registry import bundled_chat_path, fingerprint
     from ragterm.engine.tune import train
     from ragterm.engine.tune.spec import Plan, TrainSpec
 
@@ -42,8 +42,8 @@ def bundled_peft():
 
 
 def batch_of(tok, n: int = 3):
-    from ragterm.engine.tune.data import Example
     from ragterm.engine.tune.train import Encoder, collate
+    from ragterm.engine.tune.training_data import Example
 
     enc = Encoder(tok, "You are a pirate.", 96)
     examples = [

@@ -27,7 +27,7 @@ def peft_model(pirate):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
     from ragterm.engine.tune.train import _cache_gguf_name_maps
 
     torch.set_num_threads(2)
@@ -81,7 +81,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 def llama(lora: str | None):
     import llama_cpp
 
-    from ragterm.engine.models import bundled_chat_path
+    from ragterm.engine.models.registry import bundled_chat_path
 
     return llama_cpp.Llama(
         model_path=str(bundled_chat_path()),
@@ -162,8 +162,8 @@ def test_gguf_adapter_agrees_with_peft_and_carries_the_phrase(pirate, peft_model
 
 
 def test_qk_permutation_is_what_makes_the_export_faithful(pirate, continuations, tmp_path):
-    from ragterm.engine.models import bundled_chat_path
-    from ragterm.engine.tune.export import export_adapter
+    from ragterm.engine.models.registry import bundled_chat_path
+    from ragterm.engine.tune.adapter_export import export_adapter
 
     unpermuted = export_adapter(
         pirate.folder / "peft", bundled_chat_path(), tmp_path / "noperm.gguf", permute_qk=False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragterm import paths
-from ragterm.engine.tune import personas
+from ragterm.engine.tune import persona_service
 from ragterm.engine.tune.runner import persona_dir
 from ragterm.errors import TuningError
 from ragterm.store.db import connect
@@ -25,9 +25,9 @@ def test_remove_and_export_refuse_bad_names_and_delete_nothing(name, tmp_path):
     keep = paths.data_dir() / "keep.txt"
     keep.write_text("still here")
     with pytest.raises(TuningError):
-        personas.remove(conn, name)
+        persona_service.remove(conn, name)
     with pytest.raises(TuningError):
-        personas.export(conn, name, tmp_path)
+        persona_service.export(conn, name, tmp_path)
     assert keep.read_text() == "still here" and paths.db_path().exists()
 
 
@@ -38,7 +38,7 @@ def test_a_symlinked_persona_folder_is_not_followed(tmp_path):
     paths.adapters_dir().mkdir(parents=True)
     (paths.adapters_dir() / "evil").symlink_to(victim)
     with pytest.raises(TuningError, match="leads outside"):
-        personas.remove(connect(), "evil")
+        persona_service.remove(connect(), "evil")
     assert (victim / "precious.txt").exists()
 
 

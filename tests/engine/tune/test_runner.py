@@ -143,7 +143,7 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     assert (runner.run_dir("pausing") / "checkpoint" / "trainer_state.pt").is_file()
     assert personas.get(db.connect(), "pausing") is None  # not ready, so not listed
 
-    from ragterm.engine.tune.personas import unfinished
+    from ragterm.engine.tune.persona_service import unfinished
 
     assert unfinished() == ["pausing"]
     with pytest.raises(TuningError, match="'pausing' has an unfinished training run") as err:
@@ -162,7 +162,7 @@ def test_cancel_keeps_the_checkpoint_and_resume_continues(data):
     stages = [e.name for e in events if isinstance(e, Stage)]
     assert stages[-3:] == ["merging", "quantizing", "saving"]
 
-    from ragterm.engine.models import read_gguf
+    from ragterm.engine.models.registry import read_gguf
 
     assert p.merged_path and p.merged_path.endswith("merged-Q8_0.gguf")
     assert read_gguf(p.merged_path).quantization == "Q8_0"
@@ -176,8 +176,9 @@ def test_the_chat_side_never_imports_torch():
 
     code = (
         "import sys\n"
-        "import ragterm.engine.tune.runner, ragterm.engine.tune.personas\n"
-        "import ragterm.engine.tune.data, ragterm.engine.tune.export, ragterm.cli.persona\n"
+        "import ragterm.engine.tune.runner, ragterm.engine.tune.persona_service\n"
+        "import ragterm.engine.tune.training_data, ragterm.engine.tune.adapter_export\n"
+        "import ragterm.cli.persona_cmd\n"
         "heavy = ('torch', 'transformers', 'peft', 'unsloth', 'textual')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

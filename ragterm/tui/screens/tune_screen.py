@@ -1,0 +1,639 @@
+"""/tune: fine-tune a persona from chats or a folder of writing, watch it learn, switch to it.
+
+The form checks as you type (name, data, numbers, then the estimate from ``runner.prepare`` with
+``dry_run``); training runs in the child process through the app's ``TuneController`` so this
+screen can be closed while it goes on. The loss chart is Textual's own ``Sparkline``: it needs no
+extra dependency, draws in one row at 80 columns and renders the same in snapshots (the plotext
+wrapper, textual-plotext, has had no release since 2024).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.suggester import Suggester
+from textual.widgets import Button, Footer, Input, Label, ProgressBar, Sparkline, Static
+from textual.worker import get_current_worker
+
+from ragterm.engine.connection import connect
+from ragterm.engine.events import duration
+from ragterm.engine.tune import persona_service
+from ragterm.engine.tune.persona_service import compare, unfinished
+from ragterm.engine.tune.runner import prepare
+from ragterm.engine.tune.spec import TrainSpec
+from ragterm.engine.tune.training_data import DatasetError, open_dataset
+from ragterm.errors import RagtermError
+from ragterm.tui.tune_job import TuneController, TuneProgress
+
+DEFAULT_RANK = 8
+DEFAULT_LR = "1e-3"
+PAIRS_SHOWN = 3
+
+
+class PathSuggester(Suggester):
+    """Completes file and folder names as the path is typed (Right or End accepts)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value or "\n" in value:
+            return None
+        path = Path(value).expanduser()
+        folder, prefix = (path, "") if value.endswith(os.sep) else (path.parent, path.name)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return None
+        for e in entries:
+            if not e.name.startswith(prefix) or (e.name.startswith(".") and not prefix):
+                continue
+            rest = e.name[len(prefix) :] + (os.sep if e.is_dir() else "")
+            if rest:
+                return value + rest
+        return None
+
+
+def size(n: float | None) -> str:
+    if n is None:
+        return "?"
+    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
+        if n >= scale or unit == "MB":
+            return f"{n / scale:.1f} {unit}" if unit == "GB" else f"{n / scale:.0f} {unit}"
+    return str(n)
+
+
+def short(text: str, width: int = 70) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+@dataclass
+class Checked(Message):
+    """What the background check found for one state of the form."""
+
+    key: tuple[Any, ...]
+    data_ok: bool = False
+    data_msg: str = ""
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    pairs_total: int = 0
+    estimate: str = ""
+    estimate_ok: bool = False
+
+
+@dataclass
+class Compared(Message):
+    label: str
+    text: str
+
+
+class TuneScreen(Screen[None]):
+    """Name, data, settings and estimate; then live training; then the result and "use now"."""
+
+    BINDINGS = [
+        Binding("escape", "escape", "Cancel training / close", priority=True),
+        Binding("ctrl+g", "hide", "Back to chat"),
+        Binding("ctrl+s", "start", "Start"),
+    ]
+
+    DEFAULT_CSS = """
+    TuneScreen { layout: vertical; }
+    TuneScreen #tune-title { height: 1; text-style: bold; color: $accent; padding: 0 1; }
+    TuneScreen #tune-body { height: 1fr; padding: 0 1; }
+    TuneScreen .row { height: auto; margin: 1 0 0 0; }
+    TuneScreen .row Label { width: 8; padding: 0 1 0 0; }
+    TuneScreen .row Input { width: 1fr; }
+    TuneScreen #numbers Input { width: 1fr; margin: 0 1 0 0; }
+    TuneScreen #numbers Label { width: auto; }
+    TuneScreen .msg { height: auto; color: $text-muted; padding: 0 0 0 8; }
+    TuneScreen .msg.error { color: $error; }
+    TuneScreen .msg.ok { color: $success; }
+    TuneScreen #base { height: auto; margin: 1 0 0 0; }
+    TuneScreen #estimate { height: auto; margin: 1 0 0 0; }
+    TuneScreen #estimate.error { color: $error; }
+    TuneScreen #pairs { height: auto; color: $text-muted; }
+    TuneScreen .buttons { height: auto; margin: 1 0 0 0; }
+    TuneScreen .buttons Button { margin: 0 2 0 0; }
+    TuneScreen #stats, TuneScreen #stage, TuneScreen #result { height: auto; }
+    TuneScreen #stage.error { color: $error; }
+    TuneScreen Sparkline { height: 3; margin: 0 0 1 0; }
+    TuneScreen .chart-label { height: 1; color: $text-muted; margin: 1 0 0 0; }
+    TuneScreen #answers { height: auto; }
+    TuneScreen #answers Static { width: 1fr; height: auto; padding: 0 1; border: round $primary-background; }
+    """  # noqa: E501
+
+    def __init__(
+        self,
+        cfg: Any,
+        name: str = "",
+        *,
+        model: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """``extra``: TrainSpec fields the form does not show (batch size, max length...)."""
+        super().__init__()
+        self.cfg = cfg
+        self.initial_name = name
+        self.model = model or cfg["chat.model"]
+        self.extra = dict(extra or {})
+        self.ctl: TuneController | None = None
+        self.conn: Any = None
+        self.name_ok = False
+        self.params_ok = True
+        self.checked: Checked | None = None
+        self.unfinished = False
+        self.shown: str = ""  # persona whose run this screen shows
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("Fine-tune a persona", id="tune-title")
+        with VerticalScroll(id="tune-body"):
+            with Vertical(id="tune-form"):
+                with Horizontal(classes="row"):
+                    yield Label("Name")
+                    yield Input(self.initial_name, placeholder="e.g. pirate", id="name",
+                                compact=True)  # fmt: skip
+                yield Static("", id="name-msg", classes="msg", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("Data")
+                    yield Input(
+                        placeholder="chats.jsonl, or a folder of your writing (→ completes)",
+                        id="data",
+                        suggester=PathSuggester(),
+                        compact=True,
+                    )
+                yield Static("", id="data-msg", classes="msg", markup=False)
+                yield Static(f"Base model: {self.model} (the chat model)", id="base", markup=False)
+                with Horizontal(classes="row", id="numbers"):
+                    yield Label("Steps")
+                    yield Input(placeholder="auto", id="steps", compact=True)
+                    yield Label("Epochs")
+                    yield Input(placeholder="3", id="epochs", compact=True)
+                    yield Label("Rank")
+                    yield Input(str(DEFAULT_RANK), id="rank", compact=True)
+                    yield Label("LR")
+                    yield Input(DEFAULT_LR, id="lr", compact=True)
+                yield Static("", id="params-msg", classes="msg", markup=False)
+                yield Static("", id="estimate", markup=False)
+                yield Static("", id="pairs", markup=False)
+                with Horizontal(classes="buttons"):
+                    yield Button("Start", id="start", variant="primary", disabled=True,
+                                 compact=True)  # fmt: skip
+                    yield Button("Resume", id="resume", compact=True)
+            with Vertical(id="tune-progress"):
+                yield Static("", id="stage", markup=False)
+                yield ProgressBar(id="bar", show_eta=False)
+                yield Static("", id="stats", markup=False)
+                yield Label("training loss", classes="chart-label", id="loss-label")
+                yield Sparkline([], id="loss-chart")
+                yield Label("validation loss", classes="chart-label", id="val-label")
+                yield Sparkline([], id="val-chart")
+                with Horizontal(classes="buttons"):
+                    yield Button("Cancel (keeps a checkpoint)", id="cancel", variant="error",
+                                 compact=True)  # fmt: skip
+                    yield Button("Back to chat", id="hide", compact=True)
+            with Vertical(id="tune-result"):
+                yield Static("", id="result", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("Ask")
+                    yield Input(placeholder="a question for the base model and the persona",
+                                id="question", compact=True)  # fmt: skip
+                with Horizontal(id="answers"):
+                    yield Static("", id="base-answer", markup=False)
+                    yield Static("", id="persona-answer", markup=False)
+                with Horizontal(classes="buttons"):
+                    yield Button("Use now", id="use-now", variant="success", compact=True)
+                    yield Button("Close", id="close", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+
+        self.conn = connect()
+        self.query_one("#resume").display = False
+        self.query_one("#answers").display = False
+        self.ctl = TuneController.of(self.app)
+        self.ctl.listener = self.show_progress
+        p = self.ctl.progress
+        if p is not None and (not self.initial_name or self.initial_name == p.name):
+            if p.running or (p.result is not None and p.result.status == "ready"):
+                self.query_one("#name", Input).value = p.name
+                self.show_progress(p)
+                return
+        self.view("form")
+        self.query_one("#name" if not self.initial_name else "#data", Input).focus()
+        self.check_name()
+
+    def on_unmount(self) -> None:
+        if self.ctl is not None and self.ctl.listener == self.show_progress:
+            self.ctl.listener = None
+        if self.conn is not None:
+            self.conn.close()
+
+    def view(self, which: str) -> None:
+        for part in ("form", "progress", "result"):
+            self.query_one(f"#tune-{part}").display = part == which
+
+    def _msg(self, widget_id: str, text: str, kind: str = "") -> None:
+        w = self.query_one(widget_id, Static)
+        w.update(text)
+        w.set_class(kind == "error", "error")
+        w.set_class(kind == "ok", "ok")
+
+    # -- the form ------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#name")
+    def _name_changed(self) -> None:
+        self.check_name()
+
+    @on(Input.Changed, "#data, #steps, #epochs, #rank, #lr")
+    def _changed(self) -> None:
+        self.schedule_check()
+
+    def value(self, widget_id: str) -> str:
+        return self.query_one(widget_id, Input).value.strip()
+
+    def check_name(self) -> None:
+        """Letters, digits, . _ - only; not an existing persona; resume offered if unfinished."""
+
+        name = self.value("#name")
+        self.name_ok, self.unfinished = False, False
+        msg, kind = "", ""
+        if not name:
+            msg = "a name for the persona: letters, digits, . _ -"
+        else:
+            try:
+                TrainSpec(name=name, data="").validate()
+            except RagtermError:
+                bad = sorted({c for c in name if not (c.isalnum() or c in "._-")})
+                what = f"no {' '.join(repr(c) for c in bad)}; " if bad else ""
+                msg, kind = (
+                    f"✗ {name!r} cannot be a persona name: {what}use letters, digits, . _ - "
+                    "(up to 64, starting with a letter or digit)",
+                    "error",
+                )
+            else:
+                if name in unfinished():
+                    self.unfinished = True
+                    self.name_ok = True
+                    msg = (
+                        f"{name} has an unfinished training run: Resume continues it, "
+                        "Start begins again"
+                    )
+                elif persona_service.find(self.conn, name) is not None:
+                    msg, kind = (
+                        f"✗ persona {name!r} exists: pick another name "
+                        f"(or remove it first: ragterm persona rm {name})",
+                        "error",
+                    )
+                else:
+                    self.name_ok = True
+                    msg, kind = f"✓ new persona {name}", "ok"
+        self._msg("#name-msg", msg, kind)
+        self.query_one("#resume").display = self.unfinished
+        self.schedule_check()
+
+    def params(self) -> dict[str, Any] | None:
+        """Steps, epochs, rank and lr from the form, or None (with the reason shown)."""
+
+        out: dict[str, Any] = {}
+        try:
+            for key, cast, label in (
+                ("steps", int, "steps: a whole number, or empty for auto"),
+                ("epochs", float, "epochs: a number such as 2 or 0.5, or empty"),
+                ("rank", int, "rank: a whole number from 1 to 512"),
+                ("lr", float, "learning rate: a number such as 1e-3"),
+            ):
+                raw = self.value(f"#{key}")
+                if raw:
+                    try:
+                        out[key] = cast(raw)
+                    except ValueError:
+                        raise RagtermError(f"✗ {label}, not {raw!r}") from None
+            out.setdefault("rank", DEFAULT_RANK)
+            out.setdefault("lr", float(DEFAULT_LR))
+            out["alpha"] = 2.0 * out["rank"]
+            TrainSpec(name="x", data="", **out).validate()
+        except RagtermError as exc:
+            text = exc.message.replace("--", "")
+            if exc.hint:
+                text += f" ({exc.hint})"
+            self._msg("#params-msg", text, "error")
+            self.params_ok = False
+            return None
+        auto = "steps" not in out and "epochs" not in out
+        self._msg("#params-msg", "auto: 3 epochs, at least 24 steps" if auto else "")
+        self.params_ok = True
+        return out
+
+    def spec(self, **kw: Any) -> Any:
+
+        args: dict[str, Any] = {
+            "name": self.value("#name"),
+            "data": self.value("#data"),
+            "base": self.model,
+        }
+        return TrainSpec(**(args | (self.params() or {}) | self.extra | kw))
+
+    def key(self) -> tuple[Any, ...]:
+        return tuple(self.value(w) for w in ("#name", "#data", "#steps", "#epochs", "#rank", "#lr"))
+
+    def schedule_check(self) -> None:
+        self.checked = None
+        self.update_buttons()
+        params = self.params()
+        data = self.value("#data")
+        if not data:
+            self._msg(
+                "#data-msg", "JSONL chats (messages, ShareGPT, Alpaca) or a folder of .txt/.md"
+            )
+            self._msg("#estimate", "")
+            self.query_one("#pairs", Static).update("")
+            return
+        self._msg("#data-msg", "checking…")
+        self._msg("#estimate", "estimating…")
+        name = self.value("#name") if self.name_ok else "check"
+        spec = self.spec(name=name, **(params or {}))
+        self.run_check(self.key(), spec, params is not None)
+
+    @work(thread=True, exclusive=True, group="tune-check", exit_on_error=False)
+    def run_check(self, key: tuple[Any, ...], spec: Any, params_ok: bool) -> None:
+
+        time.sleep(0.2)  # typing: wait for a pause before reading the data
+        worker = get_current_worker()
+        if worker.is_cancelled:
+            return
+        out = Checked(key)
+        with tempfile.TemporaryDirectory(prefix="ragterm-tune-check-") as tmp:
+            try:
+                ds = open_dataset(
+                    spec.data, work_dir=Path(tmp), seed=spec.seed,
+                    follow_symlinks=self.cfg["index.follow_symlinks"],
+                )  # fmt: skip
+            except DatasetError as exc:
+                out.data_msg = "✗ " + data_problem(exc)
+                self.post_message(out)
+                return
+            except RagtermError as exc:
+                out.data_msg = f"✗ {exc.message}"
+                self.post_message(out)
+                return
+            out.data_ok = True
+            out.data_msg = "✓ " + describe(ds)
+            if Path(spec.data).expanduser().is_dir():
+                out.pairs_total = len(ds)
+                for ex in ds.examples(list(range(min(PAIRS_SHOWN, len(ds))))):
+                    q = next(m["content"] for m in ex.messages if m["role"] == "user")
+                    a = next(m["content"] for m in ex.messages if m["role"] == "assistant")
+                    out.pairs.append((q, a))
+        if not params_ok or worker.is_cancelled:
+            self.post_message(out)
+            return
+        conn = connect()
+        try:
+            plan = prepare(spec, cfg=self.cfg, conn=conn, dry_run=True)
+        except RagtermError as exc:
+            out.estimate = f"✗ {exc.message}" + (f"\n  {exc.hint}" if exc.hint else "")
+        else:
+            out.estimate, out.estimate_ok = describe_estimate(plan), True
+        finally:
+            conn.close()
+        self.post_message(out)
+
+    @on(Checked)
+    def _checked(self, msg: Checked) -> None:
+        if msg.key != self.key():
+            return  # the form changed since: a newer check is on its way
+        self.checked = msg
+        self._msg("#data-msg", msg.data_msg, "ok" if msg.data_ok else "error")
+        est = self.query_one("#estimate", Static)
+        est.update(msg.estimate)
+        est.set_class(bool(msg.estimate) and not msg.estimate_ok, "error")
+        pairs = ""
+        if msg.pairs:
+            lines = [f"Training pairs built from your writing ({len(msg.pairs)} of "
+                     f"{msg.pairs_total}):"]  # fmt: skip
+            for q, a in msg.pairs:
+                lines += [f"  asks:    {short(q)}", f"  answers: {short(a)}"]
+            pairs = "\n".join(lines)
+        self.query_one("#pairs", Static).update(pairs)
+        self.update_buttons()
+
+    def update_buttons(self) -> None:
+        busy = self.ctl is not None and self.ctl.running
+        ready = (
+            self.name_ok
+            and self.params_ok
+            and self.checked is not None
+            and self.checked.data_ok
+            and self.checked.estimate_ok
+        )
+        self.query_one("#start", Button).disabled = busy or not ready
+        self.query_one("#resume", Button).disabled = busy or not (
+            self.unfinished and self.params_ok
+        )
+        if busy and self.ctl is not None and self.ctl.progress is not None:
+            self._msg("#estimate", f"persona {self.ctl.progress.name} is training: one at a time")
+
+    # -- training ------------------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        if self.query_one("#tune-form").display and not self.query_one("#start").disabled:
+            self.begin(self.spec(restart=True))
+
+    @on(Button.Pressed, "#start")
+    def _start(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#resume")
+    def _resume(self) -> None:
+
+        p = self.params() or {}
+        kw = {k: p[k] for k in ("steps", "epochs") if k in p}
+        spec = TrainSpec(name=self.value("#name"), data="", resume=True, **(self.extra | kw))
+        self.begin(spec)
+
+    def begin(self, spec: Any) -> None:
+        assert self.ctl is not None
+        try:
+            self.ctl.start(spec, self.cfg)
+        except RagtermError as exc:
+            self.notify(f"{exc.message}\n{exc.hint or ''}".strip(), severity="error")
+            return
+        self.query_one("#loss-chart", Sparkline).data = []
+        self.query_one("#val-chart", Sparkline).data = []
+        self.query_one("#cancel", Button).focus()
+
+    def show_progress(self, p: TuneProgress) -> None:
+        """Redraw from the controller's state (called on every event while this screen is open)."""
+        self.shown = p.name
+        stage = self.query_one("#stage", Static)
+        if p.result is not None and p.result.status == "ready":
+            self.show_result(p)
+            return
+        if not p.running:  # cancelled or failed: back to the form, which offers resume
+            self.view("form")
+            self.check_name()
+            if p.error:
+                self._msg("#estimate", f"✗ {p.error}", "error")
+            elif p.result is not None:
+                self._msg("#estimate", p.result.message)
+            self.query_one("#name", Input).focus()
+            return
+        self.view("progress")
+        stage.update(f"{p.name}: {p.stage}" + (f" — {p.detail}" if p.detail else ""))
+        bar = self.query_one("#bar", ProgressBar)
+        bar.update(total=p.total or None, progress=p.step)
+        ev = p.last
+        if ev is not None:
+            parts = [f"step {ev.step}/{ev.total_steps}", f"loss {ev.loss:.3f}"]
+            if p.val_losses:
+                parts.append(f"val {p.val_losses[-1]:.3f}")
+            if ev.tokens_per_s:
+                parts.append(f"{ev.tokens_per_s:.0f} tok/s")
+            parts.append(f"ETA {duration(ev.eta_s)}")
+            self.query_one("#stats", Static).update(" · ".join(parts))
+        self.query_one("#loss-chart", Sparkline).data = list(p.losses)
+        self.query_one("#val-chart", Sparkline).data = list(p.val_losses)
+        if p.losses:
+            self.query_one("#loss-label", Label).update(
+                f"training loss {p.losses[0]:.2f} → {p.losses[-1]:.2f}"
+            )
+        if p.val_losses:
+            self.query_one("#val-label", Label).update(
+                f"validation loss {p.val_losses[0]:.2f} → {p.val_losses[-1]:.2f}"
+            )
+
+    def show_result(self, p: TuneProgress) -> None:
+        m = p.result.metrics
+
+        def num(key: str, fmt: str = "{:.3f}") -> str:
+            v = m.get(key)
+            return fmt.format(v) if isinstance(v, (int, float)) else "-"
+
+        smoke = m.get("smoke_sample", "")
+        lines = [
+            f"persona {p.name} is ready: smoke test passed (llama.cpp loaded the adapter and "
+            f"said: {short(smoke, 60)!r})",
+            f"validation loss:  {num('base_val_loss')} before → {num('val_loss')} after",
+            f"perplexity:       {num('base_val_ppl', '{:.2f}')} before → "
+            f"{num('val_ppl', '{:.2f}')} after",
+            f"llama.cpp loss:   {num('gguf_val_loss')} (the exported adapter)",
+            f"{m.get('steps', '?')} steps in {duration(m.get('seconds'))} on "
+            f"{m.get('device', '?')} ({m.get('backend', '?')})",
+        ]
+        self.query_one("#result", Static).update("\n".join(lines))
+        self.view("result")
+        self.query_one("#question", Input).focus()
+
+    def action_escape(self) -> None:
+        if self.ctl is not None and self.ctl.running and self.shown == self.ctl.progress.name:  # type: ignore[union-attr]
+            self.cancel_training()
+        else:
+            self.dismiss()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_training(self) -> None:
+        if self.ctl is not None and self.ctl.running:
+            self.ctl.cancel()
+            self.query_one("#stage", Static).update("cancelling after this step…")
+
+    def action_hide(self) -> None:
+        self.dismiss()
+
+    @on(Button.Pressed, "#hide, #close")
+    def _hide(self) -> None:
+        self.dismiss()
+
+    # -- after training ------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#question")
+    def _ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        self.query_one("#answers").display = True
+        self.query_one("#base-answer", Static).update("base: …")
+        self.query_one("#persona-answer", Static).update(f"{self.shown}: …")
+        self.compare(self.shown, question)
+
+    @work(thread=True, exclusive=True, group="tune-compare", exit_on_error=False)
+    def compare(self, name: str, question: str) -> None:
+
+        conn = connect()
+        try:
+            tokens = int(self.cfg["chat.max_tokens"] or 200)
+            for label, text in compare(conn, name, question, cfg=self.cfg, max_tokens=tokens):
+                self.post_message(Compared(label, text))
+        except RagtermError as exc:
+            self.post_message(Compared("error", exc.message))
+        finally:
+            conn.close()
+
+    @on(Compared)
+    def _compared(self, msg: Compared) -> None:
+        if msg.label == "error":
+            self.notify(msg.text, severity="error")
+            return
+        target = "#base-answer" if msg.label == "base" else "#persona-answer"
+        who = "base" if msg.label == "base" else self.shown
+        self.query_one(target, Static).update(f"{who}: {msg.text}")
+
+    @on(Button.Pressed, "#use-now")
+    def use_now(self) -> None:
+        """Switch the open chat to the persona (same base: only the adapter changes)."""
+        chat = self.app.chat  # type: ignore[attr-defined]
+        chat.switch_model(chat.model_name, persona=self.shown)
+        self.notify(f"chat now answers as {self.shown}")
+        self.dismiss()
+
+
+def data_problem(exc: Any) -> str:
+    """The first bad line named (with how many there are), or what is wrong with the path."""
+    bad = getattr(exc, "bad", None) or []
+    if bad:
+        found = re.search(r"(\d+) bad lines?", exc.message)
+        n = int(found.group(1)) if found else len(bad)
+        return f"{bad[0]}" + (f" (the first of {n} bad lines)" if n > 1 else "")
+    hint = exc.hint if exc.hint and "--" not in exc.hint else ""  # CLI flags mean nothing here
+    return exc.message + (f" — {hint}" if hint else "")
+
+
+def describe(ds: Any) -> str:
+    s = ds.summary()
+    if "writing" in s["formats"]:
+        what = f"folder of writing: {s['examples']} training pairs built"
+    else:
+        what = (
+            f"{s['examples']} examples ("
+            + ", ".join(f"{k} {v}" for k, v in s["formats"].items())
+            + ")"
+        )
+    out = f"{what}; {s['train']} to train on, {s['validation']} held out"
+    if s["notes"]:
+        out += "\n  " + "\n  ".join(s["notes"][:3])
+    return out
+
+
+def describe_estimate(plan: Any) -> str:
+    est = plan.estimate
+    lines = [
+        f"Estimate: about {duration(est['seconds'])} on {est['device']}, "
+        f"{est['steps']} steps of {plan.spec.batch_size}",
+        f"  memory {size(est['memory_bytes'])} of {size(est.get('memory_free'))} available · "
+        f"disk {size(est.get('disk_bytes'))} of {size(est.get('disk_free'))} free",
+    ]
+    lines += [f"  note: {w}" for w in plan.warnings]
+    return "\n".join(lines)

@@ -15,13 +15,11 @@ MAX_LINES = 400
 # Modules still over MAX_LINES, at their current length. Shrink-only: a listed module may not
 # grow, and once it is under MAX_LINES it must leave this list (the test says so).
 TOO_LONG: dict[str, int] = {
-    "ragterm/engine/answer/conversation.py": 571,
+    "ragterm/engine/answer/conversation.py": 479,
     "ragterm/engine/index/pipeline.py": 523,
     "ragterm/engine/retrieve/evidence.py": 466,
-    "ragterm/engine/tune/training_data.py": 487,
     "ragterm/store/index_rows.py": 512,
-    "ragterm/tui/screens/chat_screen.py": 710,
-    "ragterm/tui/screens/tune_screen.py": 639,
+    "ragterm/tui/screens/tune_screen.py": 566,
 }
 
 

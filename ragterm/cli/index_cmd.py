@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragterm.cli.common import console, err_console, load_config, open_db
-from ragterm.engine.events import duration
 from ragterm.engine.thread_bridge import in_thread
 from ragterm.errors import Cancelled, IndexingError
+from ragterm.units import duration
 
 MAX_REASONS = 20
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ragterm.cli.common import console, human_size, load_config, open_db
+from ragterm.cli.common import console, load_config, open_db
+from ragterm.units import format_size
 
 
 def _model_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -79,7 +80,7 @@ def list_models(as_json: bool) -> None:
                 mark,
                 r["name"],
                 r["source"],
-                human_size(r["size"]),
+                format_size(r["size"]),
                 r["architecture"],
                 r["quantization"],
                 str(r["context_length"]),
@@ -106,7 +107,7 @@ def info(name: str) -> None:
         ("parameters", gi.parameters),
         ("quantization", gi.quantization),
         ("context length", gi.context_length),
-        ("size", human_size(gi.size)),
+        ("size", format_size(gi.size)),
         ("chat template", "yes" if gi.chat_template else "no (ChatML fallback)"),
     ]:
         console.print(f"[bold]{key:>15}[/]  {value}")
@@ -259,7 +260,7 @@ def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: s
                 if isinstance(ev, DownloadProgress):
                     done = ev.done
                     if ev.resumed_from and progress.tasks[task].completed == 0:
-                        progress.console.print(f"resuming at {human_size(ev.resumed_from)}")
+                        progress.console.print(f"resuming at {format_size(ev.resumed_from)}")
                     if ev.verifying:
                         progress.update(task, description="checking sha256")
                     progress.update(task, completed=ev.done, total=ev.total)
@@ -267,7 +268,7 @@ def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: s
                     result = ev
         except KeyboardInterrupt:
             raise Cancelled(
-                f"download stopped at {human_size(done)}; run the same command to resume"
+                f"download stopped at {format_size(done)}; run the same command to resume"
             ) from None
     assert result is not None
     entry_, gi = result

@@ -10,8 +10,8 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from ragterm.cli.common import console, err_console, human_size, load_config, open_db
-from ragterm.engine.events import duration
+from ragterm.cli.common import console, err_console, load_config, open_db
+from ragterm.units import duration, format_size
 
 
 def _persona_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
@@ -30,23 +30,14 @@ def persona() -> None:
 
 
 def _print_plan(plan: Any) -> None:
-    est, d = plan.estimate, plan.data_summary
-    spec = plan.spec
-    formats = ", ".join(f"{k} {v}" for k, v in d.get("formats", {}).items())
-    console.print(
-        f"[bold]{escape(spec.name)}[/]: {d['examples']} examples ({formats}) from "
-        f"{escape(d['path'])}; {d['train']} for training, {d['validation']} held out"
-    )
-    console.print(
-        f"base {escape(plan.base_model)} ({plan.architecture}), LoRA rank {spec.rank}, "
-        f"alpha {spec.alpha:g}, lr {spec.lr:g}, {est['steps']} steps of {spec.batch_size}"
-    )
-    for w in plan.warnings:
-        console.print(f"[yellow]note:[/] {escape(w)}")
-    console.print(
-        f"estimate: about {duration(est['seconds'])} on {est['device']}, "
-        f"{human_size(est['memory_bytes'])} of memory, ~{est['tokens']} tokens of data"
-    )
+    for kind, line in plan.summary():
+        if kind == "data":  # the persona's name in bold
+            name = plan.spec.name
+            console.print(f"[bold]{escape(name)}[/]{escape(line[len(name) :])}")
+        elif kind == "note":
+            console.print(f"[yellow]note:[/] {escape(line)}")
+        else:
+            console.print(escape(line))
 
 
 @persona.command("tune")
@@ -327,7 +318,7 @@ def export_cmd(name: str, dest: str, merged: bool) -> None:
     from ragterm.engine.tune.persona_service import export
 
     out = export(open_db(), name, dest, merged=merged)
-    console.print(f"wrote {escape(str(out))} ({human_size(out.stat().st_size)})")
+    console.print(f"wrote {escape(str(out))} ({format_size(out.stat().st_size)})")
 
 
 @persona.command("compare")

@@ -11,21 +11,6 @@ from typing import Any
 
 from ragterm.engine.retrieve.hits import Hit
 
-# --- for people ---------------------------------------------------------------------------------
-
-
-def duration(seconds: float | None) -> str:
-    """A time span for people (ETAs, run times, ages): "42s", "3m05s", "1h02m" ("?" unknown)."""
-    if seconds is None:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 # --- chat --------------------------------------------------------------------------------------
 
 

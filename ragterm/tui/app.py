@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from ragterm.errors import RagtermError
-from ragterm.tui import commands
+from ragterm.tui import slash
 from ragterm.tui.screens.chat_screen import ChatScreen
 from ragterm.tui.widgets.prompt_input import PromptInput
 
@@ -57,15 +57,12 @@ class RagtermApp(App[None]):
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for c in commands.COMMANDS:
-            yield SystemCommand(
-                f"/{c.name}{' ' + c.args if c.args else ''}", c.help, partial(self._palette, c)
-            )
+        for c in slash.COMMANDS:
+            yield SystemCommand(c.usage, c.help, partial(self._palette, c))
 
-    async def _palette(self, c: commands.Command) -> None:
-
+    async def _palette(self, c: slash.Command) -> None:
         chat = self.chat
-        if c.args and c.name not in ("model", "export"):
+        if c.args and not c.bare:
             box = chat.query_one(PromptInput)
             box.set_value(f"/{c.name} ")
             box.focus()

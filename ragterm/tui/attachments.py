@@ -15,6 +15,7 @@ from typing import Any
 from ragterm.engine.answer import attached_files
 from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import RagtermError
+from ragterm.units import format_size
 
 
 class Attachments:
@@ -64,7 +65,7 @@ class Attachments:
         for n, f in enumerate(self.files, 1):
             fit = fits.get(str(f.path))
             how = "" if fit is None else " · whole" if fit.whole else f" · {100 * fit.share:.0f}%"
-            lines.append(f"{n}. {f.name} ({f.kind}, {_size(f.size)}{how})")
+            lines.append(f"{n}. {f.name} ({f.kind}, {format_size(f.size)}{how})")
         return "\n".join(lines)
 
     def fit(
@@ -84,10 +85,6 @@ def _named(f: attached_files.Attachment, arg: str, n: int) -> bool:
         return Path(os.path.expanduser(arg)).resolve() == f.path
     except (OSError, RuntimeError):
         return False
-
-
-def _size(n: int) -> str:
-    return f"{n / 1024:.0f} KB" if n < 1024 * 1024 else f"{n / 1048576:.1f} MB"
 
 
 def complete_path(arg: str, limit: int = 200) -> tuple[str | None, list[str]]:

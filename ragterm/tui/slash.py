@@ -1,20 +1,20 @@
-"""What each slash command does on the chat screen: one handler a command, found in ``HANDLERS``.
+"""The slash commands, declared once: name, arguments, help and handler in ``COMMANDS``.
 
-A handler gets the screen and the argument text; the screen's controller does the work and a
-``RagtermError`` becomes a notification. ``commands.COMMANDS`` (names, arguments, help) and
-``HANDLERS`` list the same names; a test checks that they agree.
+``/help``, Tab completion (``commands.complete``), the hint under the input and the command
+palette are all generated from the table. A handler gets the screen and the argument text; the
+screen's controller does the work and a ``RagtermError`` becomes a notification. A new command
+is one handler and one row here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ragterm.errors import RagtermError
-from ragterm.tui import commands
 from ragterm.tui.chat_controller import ChatController
 from ragterm.tui.widgets.chat_message import ChatMessage
-from ragterm.tui.widgets.prompt_input import PromptInput
 
 
 class ChatScreen(Protocol):
@@ -42,6 +42,7 @@ class ChatScreen(Protocol):
     def open_tune(self, name: str = "") -> None: ...
     def start_index(self, arg: str) -> None: ...
     def attach_file(self, arg: str) -> None: ...
+    async def edit_last_question(self) -> None: ...
     async def ask(self, text: str, *, regenerate: bool = False) -> None: ...
     def action_help(self) -> None: ...
     def action_inspect(self) -> None: ...
@@ -57,7 +58,7 @@ async def run(screen: ChatScreen, name: str, arg: str) -> None:
     """Run ``/name arg``; problems become notifications."""
     handler = HANDLERS.get(name)
     if handler is None:
-        found = commands.matches("/" + name)
+        found = matches("/" + name)
         hint = f" (did you mean /{found[0].name}?)" if found else " (/help lists them)"
         screen.notify(f"unknown command /{name}{hint}", severity="warning")
         return
@@ -161,16 +162,7 @@ async def _regenerate(screen: ChatScreen, arg: str) -> None:
 
 async def _edit(screen: ChatScreen, arg: str) -> None:
     """Put the last question back in the input; sending it replaces that exchange."""
-    question = screen.controller.start_edit()
-    views = list(screen.query(ChatMessage))
-    while views:
-        w = views.pop()
-        await w.remove()
-        if w.role == "user":
-            break
-    box = screen.query_one(PromptInput)
-    box.set_value(question)
-    box.focus()
+    await screen.edit_last_question()
 
 
 async def _copy(screen: ChatScreen, arg: str) -> None:
@@ -194,27 +186,62 @@ async def _quit(screen: ChatScreen, arg: str) -> None:
     screen.app.exit()
 
 
-HANDLERS: dict[str, Handler] = {
-    "help": _help,
-    "new": _new,
-    "clear": _new,
-    "sessions": _sessions,
-    "model": _model,
-    "persona": _persona,
-    "tune": _tune,
-    "index": _index,
-    "collections": _collections,
-    "attach": _attach,
-    "detach": _detach,
-    "rag": _rag,
-    "k": _k,
-    "sources": _sources,
-    "inspect": _inspect,
-    "system": _system,
-    "regenerate": _regenerate,
-    "edit": _edit,
-    "copy": _copy,
-    "export": _export,
-    "theme": _theme,
-    "quit": _quit,
-}
+@dataclass(frozen=True)
+class Command:
+    name: str  # without the slash
+    args: str  # usage of the arguments, "" if none
+    help: str
+    handler: Handler
+    bare: bool = False  # has args, yet the palette runs it without any (it asks or picks itself)
+
+    @property
+    def usage(self) -> str:
+        return f"/{self.name}{' ' + self.args if self.args else ''}"
+
+
+_C = Command
+COMMANDS: tuple[Command, ...] = (
+    _C("help", "", "show commands and keys", _help),
+    _C("new", "", "start a new conversation", _new),
+    _C("sessions", "", "show or hide the conversations sidebar", _sessions),
+    _C("model", "NAME", "switch to another chat model (no name: pick one)", _model, bare=True),
+    _C("persona", "NAME|off", "answer as a persona, or stop", _persona),
+    _C("tune", "", "fine-tune a persona (/tune NAME shows or resumes its training)", _tune),
+    _C("index", "PATH", "index a folder in the background", _index),
+    _C("collections", "", "list indexed folders", _collections),
+    _C("attach", "PATH", "send a file with every question (no path: list them)", _attach),
+    _C("detach", "[NAME|N]", "stop sending an attached file (no name: all of them)", _detach),
+    _C(
+        "rag",
+        "on|off|rewrite auto|model|terms|off",
+        "use the indexed folders when answering; how follow-ups are searched",
+        _rag,
+    ),
+    _C("k", "N", "number of retrieved excerpts per question", _k),
+    _C("sources", "", "show or hide the sources panel", _sources),
+    _C("inspect", "", "retrieval inspector for the selected answer", _inspect),
+    _C("system", "TEXT", "set the system prompt of this conversation", _system),
+    _C("regenerate", "", "answer the last question again", _regenerate),
+    _C("edit", "", "edit the last question and ask again", _edit),
+    _C("copy", "", "copy the selected answer to the clipboard", _copy),
+    _C("export", "[FILE]", "save the conversation as Markdown", _export, bare=True),
+    _C("clear", "", "clear the screen and start a new conversation", _new),
+    _C("theme", "", "toggle light and dark themes", _theme),
+    _C("quit", "", "leave ragterm", _quit),
+)
+
+BY_NAME = {c.name: c for c in COMMANDS}
+HANDLERS: dict[str, Handler] = {c.name: c.handler for c in COMMANDS}
+
+
+def matches(text: str) -> list[Command]:
+    """Commands whose name starts with what was typed after the slash."""
+    if not text.startswith("/") or " " in text or "\n" in text:
+        return []
+    word = text[1:].lower()
+    return [c for c in COMMANDS if c.name.startswith(word)]
+
+
+def help_table() -> str:
+    """The Markdown rows of /help: one per command, in the table's order."""
+    return "\n".join(f"| `{c.usage}` | {c.help} |" for c in COMMANDS)

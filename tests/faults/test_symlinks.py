@@ -149,7 +149,7 @@ def test_preview_and_evidence_do_not_read_a_file_now_leading_outside(tmp_path):
     """An indexed file later replaced by a link out: the preview shows the chunk as indexed and
     says why, the evidence quote is marked, and the outside file's text appears nowhere."""
     from ragterm.engine.retrieve.evidence import find_evidence
-    from ragterm.tui.screens.chat_screen import preview_markdown
+    from ragterm.tui.chat_rendering import preview_markdown
 
     notes, outside = linked_folder(tmp_path)
     hit = _hit_for(notes, "good.md")

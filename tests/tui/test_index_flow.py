@@ -50,7 +50,7 @@ async def test_index_then_answer_cites_the_folder(tmp_path) -> None:
         assert "Evidence from your files" in shown
         assert "“The zebra named Quillon lives in the Okavango delta.”" in shown
         # and marked in the source preview
-        from ragterm.tui.screens.chat_screen import preview_markdown
+        from ragterm.tui.chat_rendering import preview_markdown
 
         hit = next(h for h in answer.sources if h.rel_path == "zebra.txt")
         assert "★1 The zebra named Quillon" in preview_markdown(hit, answer.evidence)

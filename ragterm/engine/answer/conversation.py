@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ragterm.engine.answer import assembly
+from ragterm.engine.answer import assembly, history_writes
+from ragterm.engine.answer.model_adapters import load_persona, rag_adapter_path
 from ragterm.engine.answer.prompt import (
     Budget,
     Plan,
@@ -34,13 +34,16 @@ from ragterm.engine.answer.prompt import (
 )
 from ragterm.engine.events import Done, Retrieved, Token, Trimmed
 from ragterm.engine.models.llm import Backend, Message, SamplingParams, open_backend
-from ragterm.engine.models.registry import bundled_chat_path, resolve_path
+from ragterm.engine.models.registry import resolve_path
 from ragterm.engine.retrieve import evidence
 from ragterm.engine.retrieve.hits import Hit
-from ragterm.engine.tune import persona_service
+
+# make_retriever lives in retrieve/index_search.py; callers have long imported it from here
+from ragterm.engine.retrieve.index_search import IndexSearch as IndexSearch
+from ragterm.engine.retrieve.index_search import make_retriever as make_retriever
 from ragterm.errors import RagtermError
 from ragterm.store import chats
-from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
+from ragterm.store.db import Connection
 
 Retrieve = Callable[[str, int], list[Hit]]
 Event = Retrieved | Trimmed | Token | Done
@@ -48,13 +51,25 @@ PROGRESS_S = 1.0  # how often a streaming answer is saved (what survives a kill)
 
 
 @dataclass
-class _Draft:
-    """The rows of the turn being answered (written before the model starts)."""
+class _Turn:
+    """What a turn sends, decided before the model starts."""
 
-    session_id: int
-    user_id: int
-    answer_id: int
-    created_session: bool
+    plan: Plan
+    stored: list[chats.StoredMessage]  # the history the plan drew from
+    asm: assembly.Assembly
+    params: SamplingParams
+    quotes: list[Any]  # evidence lines shown before the answer
+    extractive: bool  # the answer is the quotes themselves, no generation
+
+
+def _trimmed(p: Plan) -> Trimmed | None:
+    """What was left out to fit the context window, if anything."""
+    turns, chunks = p.budget.dropped_turns, p.budget.dropped_chunks
+    if not (turns or chunks):
+        return None
+    parts = [f"{turns} oldest exchange(s)"] if turns else []
+    parts += [f"{chunks} lower-ranked excerpt(s)"] if chunks else []
+    return Trimmed(turns, chunks, "left out to fit the context window: " + " and ".join(parts))
 
 
 class Conversation:
@@ -253,11 +268,60 @@ class Conversation:
         excluded: Iterable[int],
         sampling: dict[str, Any],
     ) -> Iterator[Event]:
+        """The steps of a turn: sources, the prompt, what was found and left out, the stored
+        draft, the streamed answer, the checked and saved result."""
+        use_rag = self.cfg["rag.enabled"] if rag is None else rag
+        t = self._prepare(text, retrieve, hits, rag, k, pinned, excluded, sampling)
+        searched = hits is None and bool(use_rag and retrieve)
+        rw = self.last_rewrite
+        query, rewrite = (rw.query, rw.method) if rw is not None else ("", "none")
+        yield Retrieved(
+            t.plan.hits, evidence=t.quotes, searched=searched, query=query, rewrite=rewrite
+        )
+        trimmed = _trimmed(t.plan)
+        if trimmed is not None:
+            yield trimmed
+        switch = getattr(self.backend, "use_adapter", None)
+        if self.persona is None and switch is not None:
+            # retrieval adapter for sources (when the assembly wants it); general chat: bare
+            switch(bool(t.plan.hits) and t.asm.adapter)
+        draft = self._guard(self._begin, text, t.plan)
+        pieces: list[str] = []
+        status, error = yield from self._stream(t, draft, pieces, cancel)
+        grounding = (
+            "sources" if t.plan.hits
+            else "nothing_found" if searched
+            else "no_index" if use_rag and hits is None
+            else "no_rag"
+        )  # fmt: skip
+        done = self._result(t, "".join(pieces), status, error, grounding)
+        if status == "error":
+            self._guard(self._discard, draft)
+        else:
+            self._guard(self._finish, draft, done)
+            if t.plan.history_start:
+                # keep this window start for the next turns: their prompts extend this one
+                start = t.plan.history_start
+                first = t.stored[start] if start < len(t.stored) else None
+                self._window_start_id = first.id if first else self._last_user_id
+        done.session_id = self.session_id
+        yield done
+
+    def _prepare(
+        self,
+        text: str,
+        retrieve: Retrieve | None,
+        hits: list[Hit] | None,
+        rag: bool | None,
+        k: int | None,
+        pinned: Iterable[Hit],
+        excluded: Iterable[int],
+        sampling: dict[str, Any],
+    ) -> _Turn:
+        """Sources (searched or given), their evidence lines, and the prompt that fits."""
         found = self._hits(
             text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
         )
-        use_rag = self.cfg["rag.enabled"] if rag is None else rag
-        searched = hits is None and bool(use_rag and retrieve)
         asm = self.source_assembly()
         units: list[Any] = []
         if found and (self.cfg["rag.evidence"] or asm.lines or asm.order == "evidence"):
@@ -274,38 +338,22 @@ class Conversation:
                 units, p.hits, k=k_quotes,
                 follow_symlinks=self.cfg.get("index.follow_symlinks", "inside"),
             )  # fmt: skip
-        rw = self.last_rewrite
-        yield Retrieved(
-            p.hits,
-            evidence=quotes,
-            searched=searched,
-            query=rw.query if rw is not None else "",
-            rewrite=rw.method if rw is not None else "none",
-        )
-        if p.budget.dropped_turns or p.budget.dropped_chunks:
-            parts = []
-            if p.budget.dropped_turns:
-                parts.append(f"{p.budget.dropped_turns} oldest exchange(s)")
-            if p.budget.dropped_chunks:
-                parts.append(f"{p.budget.dropped_chunks} lower-ranked excerpt(s)")
-            yield Trimmed(
-                p.budget.dropped_turns,
-                p.budget.dropped_chunks,
-                "left out to fit the context window: " + " and ".join(parts),
-            )
-        switch = getattr(self.backend, "use_adapter", None)
-        if self.persona is None and switch is not None:
-            # retrieval adapter for sources (when the assembly wants it); general chat: bare
-            switch(bool(p.hits) and asm.adapter)
-        draft = self._guard(self._begin, text, p)
-        pieces: list[str] = []
+        return _Turn(p, stored, asm, params, quotes, bool(p.hits) and not asm.generates)
+
+    def _stream(
+        self,
+        t: _Turn,
+        draft: history_writes.Draft,
+        pieces: list[str],
+        cancel: threading.Event | None,
+    ) -> Generator[Token, None, tuple[str, str | None]]:
+        """Yield the answer's pieces, saving them every PROGRESS_S; (status, error) at the end."""
         status, error = "ok", None
         saved_at = time.monotonic()
-        extractive = bool(p.hits) and not asm.generates
         stream = (
-            iter([assembly.extract(quotes)])
-            if extractive
-            else self.backend.stream(p.messages, params, cancel)
+            iter([assembly.extract(t.quotes)])
+            if t.extractive
+            else self.backend.stream(t.plan.messages, t.params, cancel)
         )
         try:
             for piece in stream:
@@ -314,7 +362,7 @@ class Conversation:
                 if cancel is not None and cancel.is_set():
                     break
                 if time.monotonic() - saved_at >= PROGRESS_S:
-                    self._progress(draft, pieces)
+                    history_writes.save_progress(self.conn, draft, pieces)
                     saved_at = time.monotonic()
         except RagtermError as exc:
             status, error = "error", exc.message
@@ -323,7 +371,7 @@ class Conversation:
         except GeneratorExit:  # the caller went away: keep what was written, marked
             if hasattr(stream, "close"):
                 stream.close()
-            self._progress(draft, pieces)
+            history_writes.save_progress(self.conn, draft, pieces)
             raise
         finally:
             close = getattr(stream, "close", None)
@@ -331,126 +379,49 @@ class Conversation:
                 close()
         if status == "ok" and cancel is not None and cancel.is_set():
             status = "cancelled"
-        cited = check_citations("".join(pieces), len(p.hits))
-        stats = {} if extractive else self.backend.last_stats()
-        done = Done(
+        return status, error
+
+    def _result(self, t: _Turn, text: str, status: str, error: str | None, grounding: str) -> Done:
+        """The answer with its citations and quotes checked against the sources sent."""
+        cited = check_citations(text, len(t.plan.hits))
+        stats = {} if t.extractive else self.backend.last_stats()
+        sent = [h.text for h in t.plan.hits]
+        return Done(
             content=cited.text,
             status=status,
             prompt_tokens=int(stats.get("prompt_tokens", 0)),
             completion_tokens=int(stats.get("completion_tokens", 0)),
             timings={k: v for k, v in stats.items() if k.endswith(("_s", "per_s"))},
-            sources=p.hits,
+            sources=t.plan.hits,
             error=error,
-            evidence=quotes,
+            evidence=t.quotes,
             citations=cited.valid,
             invalid_citations=cited.invalid,
-            unquoted=check_quotes(cited.text, [h.text for h in p.hits]) if p.hits else [],
-            miscited=check_quote_sources(cited.text, [h.text for h in p.hits]) if p.hits else [],
-            grounding=(
-                "sources"
-                if p.hits
-                else "nothing_found"
-                if searched
-                else "no_index"
-                if use_rag and hits is None
-                else "no_rag"
-            ),
-            assembly=asm.name if p.hits else "",
+            unquoted=check_quotes(cited.text, sent) if sent else [],
+            miscited=check_quote_sources(cited.text, sent) if sent else [],
+            grounding=grounding,
+            assembly=t.asm.name if t.plan.hits else "",
         )
-        if status == "error":
-            self._guard(self._discard, draft)
-        else:
-            self._guard(self._finish, draft, done)
-            if p.history_start:
-                # keep this window start for the next turns: their prompts extend this one
-                first = stored[p.history_start] if p.history_start < len(stored) else None
-                self._window_start_id = first.id if first else self._last_user_id
-        done.session_id = self.session_id
-        yield done
 
     def _guard(self, write: Callable[..., Any], *args: Any) -> Any:
-        """Run a history write; sqlite failures (disk full, read-only) become a StorageError."""
-        try:
-            return write(*args)
-        except Exception as exc:
-            if is_sqlite_error(exc):
-                from ragterm.store.lock import db_file
+        return history_writes.guarded(self.conn, write, *args)
 
-                try:
-                    where: Any = db_file(self.conn) or "(memory)"
-                except Exception:  # noqa: BLE001 - the first error is the one to report
-                    where = "history"
-                raise storage_error(exc, where) from exc
-            raise
+    def _begin(self, question: str, p: Plan) -> history_writes.Draft:
+        persona = getattr(self.persona, "name", None)
+        draft = history_writes.begin(
+            self.conn, self.session_id, question, p, self.model_name, persona, self.system_prompt
+        )
+        self.session_id = draft.session_id
+        return draft
 
-    def _begin(self, question: str, p: Plan) -> _Draft:
-        """Store the question and an empty answer marked cancelled before the model starts: if
-        the process dies mid-answer, the question and the part written so far stay, marked."""
-        sources = [h.to_dict() for h in p.hits]
-        with transaction(self.conn):
-            created = self.session_id is None
-            if self.session_id is None:
-                self.session_id = chats.create_session(
-                    self.conn,
-                    title=question.splitlines()[0][:60],
-                    model=self.model_name,
-                    persona=getattr(self.persona, "name", None),
-                    system_prompt=self.system_prompt,
-                )
-            user_id = chats.add_message(
-                self.conn,
-                self.session_id,
-                "user",
-                question,
-                sent=p.user_sent if p.user_sent != question else None,
-                sources=sources,
-            )
-            answer_id = chats.add_message(
-                self.conn, self.session_id, "assistant", "", status="cancelled", sources=sources
-            )
-        return _Draft(self.session_id, user_id, answer_id, created)
-
-    def _progress(self, draft: _Draft, pieces: list[str]) -> None:
-        """Save the answer so far (still marked cancelled); a failure here waits for the end."""
-        try:
-            with transaction(self.conn):
-                chats.update_message(self.conn, draft.answer_id, content="".join(pieces))
-        except Exception as exc:
-            if not is_sqlite_error(exc):
-                raise
-
-    def _discard(self, draft: _Draft) -> None:
-        """A failed answer leaves the history as it was before the question."""
-        with transaction(self.conn):
-            chats.delete_messages(self.conn, [draft.user_id, draft.answer_id])
-            if draft.created_session:
-                chats.delete_session(self.conn, draft.session_id)
+    def _discard(self, draft: history_writes.Draft) -> None:
+        history_writes.discard(self.conn, draft)
         if draft.created_session:
             self.session_id = None
 
-    def _finish(self, draft: _Draft, done: Done) -> None:
-        """The final answer, and (edit, regenerate) the end of the exchange it replaces: one
-        transaction, so the old exchange goes only when the new one is stored."""
-        with transaction(self.conn):
-            if self._replace_from is not None:
-                chats.delete_messages_from(
-                    self.conn, draft.session_id, self._replace_from, before=draft.user_id
-                )
-            chats.update_message(self.conn, draft.user_id, prompt_tokens=done.prompt_tokens)
-            chats.update_message(
-                self.conn,
-                draft.answer_id,
-                content=done.content,
-                status=done.status,
-                prompt_tokens=done.prompt_tokens,
-                completion_tokens=done.completion_tokens,
-                timings=done.timings,
-                evidence=[e.to_dict() for e in done.evidence],
-                grounding=done.grounding,
-            )
-            chats.update_session(self.conn, draft.session_id, model=self.model_name)
+    def _finish(self, draft: history_writes.Draft, done: Done) -> None:
+        history_writes.finish(self.conn, draft, done, self._replace_from, self.model_name)
         self._last_user_id = draft.user_id
-        done.message_id = draft.answer_id
 
     def last_question(self) -> chats.StoredMessage | None:
         """The last question of this session (what regenerate and edit replace)."""
@@ -466,71 +437,6 @@ class Conversation:
         if last_user is None:
             raise RagtermError("nothing to regenerate yet", hint="ask something first")
         return self.send(last_user.content, replace_from=last_user.id, **kwargs)
-
-
-def load_persona(conn: Connection, name: str, model_path: Any, model_name: str = "") -> Any:
-    """The stored persona ``name``, refused if it was trained on another base model."""
-    p = persona_service.get(conn, name)
-    if model_path is not None:
-        persona_service.check_base(p, model_path, model_name)
-    return p
-
-
-RAG_ADAPTER_FILE = "rag-smollm2-135m.gguf"
-
-
-def rag_adapter_path(cfg: Any, model_path: Path | None) -> str | None:
-    """The LoRA adapter that teaches the model to answer from sources (``rag.adapter``).
-
-    ``auto``: the adapter shipped in the package, for the bundled model only (an adapter fits the
-    base it was trained on); ``off``: none; anything else: a GGUF LoRA adapter path.
-    """
-    setting = cfg["rag.adapter"]
-    if setting == "off" or model_path is None:
-        return None
-    if setting != "auto":
-        given = Path(setting).expanduser()
-        if not given.is_file():
-            raise RagtermError(
-                f"rag.adapter {setting!r} is not a file",
-                hint="set rag.adapter to auto, off, or the path of a GGUF LoRA adapter",
-            )
-        return str(given)
-
-    try:
-        if Path(model_path).resolve() != bundled_chat_path().resolve():
-            return None
-    except RagtermError:
-        return None
-    shipped = Path(__file__).resolve().parents[2] / "adapters" / RAG_ADAPTER_FILE
-    return str(shipped) if shipped.is_file() else None
-
-
-class IndexSearch:
-    """Retrieval over the index as a ``Retrieve`` callable; its embedder also scores evidence."""
-
-    def __init__(self, retriever: Any, threshold: float | None) -> None:
-        self.retriever = retriever
-        self.threshold = threshold
-
-    def __call__(self, query: str, k: int) -> list[Hit]:
-        return self.retriever.search(query, k=k, threshold=self.threshold)
-
-    @property
-    def embedder(self) -> Any:
-        return self.retriever.embedder
-
-
-def make_retriever(conn: Connection, cfg: Any) -> IndexSearch | None:
-    """A retrieval callable over the index, or None when nothing is indexed (or no index code)."""
-    try:
-        from ragterm.engine.retrieve import hybrid_search
-    except ImportError:
-        return None
-    if not hybrid_search.has_index(conn):
-        return None
-    threshold = cfg["rag.threshold"]
-    return IndexSearch(hybrid_search.Retriever(conn, cfg=cfg), threshold or None)
 
 
 def open_conversation(

@@ -19,6 +19,7 @@ from ragterm.errors import TuningError
 from ragterm.store import personas as store
 from ragterm.store.db import Connection
 from ragterm.store.personas import Persona
+from ragterm.units import number
 
 __all__ = [
     "Persona",
@@ -146,9 +147,6 @@ def report(p: Persona) -> list[tuple[str, str]]:
     """(label, value) rows describing a persona: data, training and held-out quality."""
     m, d, prm = p.metrics, p.data_summary, p.params
 
-    def num(v: Any, fmt: str = "{:.3f}") -> str:
-        return fmt.format(v) if isinstance(v, (int, float)) else "-"
-
     rows = [
         ("base model", p.base_model),
         ("adapter", p.adapter_path),
@@ -162,20 +160,21 @@ def report(p: Persona) -> list[tuple[str, str]]:
             f"{m.get('steps', '?')} steps, rank {prm.get('rank', '?')}, alpha "
             f"{prm.get('alpha', '?')}, lr {prm.get('lr', '?')}, "
             f"{m.get('backend', '?')} on {m.get('device', '?')}, "
-            f"{num(m.get('seconds'), '{:.0f}')} s",
+            f"{number(m.get('seconds'), '{:.0f}')} s",
         ),  # fmt: skip
         (
             "val loss",
-            f"{num(m.get('val_loss'))} with the persona, {num(m.get('base_val_loss'))} without",
+            f"{number(m.get('val_loss'))} with the persona, "
+            f"{number(m.get('base_val_loss'))} without",
         ),  # fmt: skip
         (
             "perplexity",
-            f"{num(m.get('val_ppl'), '{:.2f}')} with the persona, "
-            f"{num(m.get('base_val_ppl'), '{:.2f}')} without",
+            f"{number(m.get('val_ppl'), '{:.2f}')} with the persona, "
+            f"{number(m.get('base_val_ppl'), '{:.2f}')} without",
         ),  # fmt: skip
     ]
     if m.get("gguf_val_loss") is not None:
-        rows.append(("llama.cpp loss", num(m["gguf_val_loss"]) + " (the exported adapter)"))
+        rows.append(("llama.cpp loss", number(m["gguf_val_loss"]) + " (the exported adapter)"))
     if d.get("bad_lines"):
         rows.append(("skipped lines", f"{d['bad_lines']}: " + "; ".join(d.get("bad", []))))
     if p.merged_path:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator
@@ -18,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.index.parse import ParseFailed
-from ragterm.engine.index.parse.text import decode
-from ragterm.errors import TuningError
+from ragterm.engine.tune.spec import BadLine, DatasetError
+from ragterm.engine.tune.writing_pairs import CONTINUE_PROMPT as CONTINUE_PROMPT
+from ragterm.engine.tune.writing_pairs import build_from_writing
 
 Message = dict[str, str]
 
@@ -36,7 +35,6 @@ SHAREGPT_ROLES = {
     "bard": "assistant",
     "bing": "assistant",
 }
-WRITING_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".org", ".text"}
 MAX_REPORTED = 50  # bad lines kept for the report; the total is always counted
 
 
@@ -46,23 +44,6 @@ class Example:
 
     messages: list[Message]
     source: str  # "data.jsonl:12" or "notes/a.md#2"
-
-
-@dataclass
-class BadLine:
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
-
-
-class DatasetError(TuningError):
-    """The dataset cannot be used; ``bad`` lists the offending lines."""
-
-    def __init__(self, message: str, hint: str | None = None, bad: list[BadLine] | None = None):
-        super().__init__(message, hint)
-        self.bad = bad or []
 
 
 class BadRecord(ValueError):
@@ -312,7 +293,9 @@ def open_dataset(
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise DatasetError(f"no such file or folder: {path}", hint="check the --data path")
+        raise DatasetError(
+            f"no such file or folder: {path}", hint="check the --data path", remedy="check the path"
+        )
     origin = str(path)
     if path.is_dir():
         if work_dir is None:
@@ -340,6 +323,8 @@ def open_dataset(
             f"{origin}: {ds.bad_total} bad line{'s' if ds.bad_total > 1 else ''} ({shown}{more})",
             hint="fix them, or pass --skip-bad to train without them (they stay listed)",
             bad=ds.bad,
+            bad_total=ds.bad_total,
+            remedy="fix them, or train without them (they stay listed)",
         )
     if len(ds) == 0:
         what = "no usable examples" if ds.bad_total else "no examples"
@@ -356,132 +341,3 @@ def open_dataset(
         )
     split_validation(ds, val_fraction, seed)
     return ds
-
-
-# --- a folder of the user's own writing -------------------------------------------------------
-
-WRITE_PROMPT = 'Write a piece titled "{title}" in my voice.'
-CONTINUE_PROMPT = "Continue in my voice:\n\n{tail}"
-
-
-def _read_text(path: Path) -> str | None:
-    """The file's text, decoded as the indexer decodes it; None for a binary file."""
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        return None
-    try:
-        return decode(data)
-    except ParseFailed:
-        return None
-
-
-def _title(path: Path, text: str) -> str:
-    for line in text.splitlines()[:20]:
-        m = re.match(r"^\s*#{1,6}\s+(.+?)\s*#*\s*$", line)
-        if m:
-            return m.group(1)
-    return re.sub(r"[_-]+", " ", path.stem).strip() or path.stem
-
-
-def _chunks(text: str, target: int) -> list[str]:
-    """Paragraphs grouped into passages of about ``target`` characters (never split mid-paragraph,
-    unless one paragraph alone is much longer)."""
-    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    out: list[str] = []
-    cur: list[str] = []
-    size = 0
-    for p in paras:
-        while len(p) > 2 * target:  # a wall of text: cut at a sentence end near the target
-            cut = p.rfind(". ", 0, target)
-            cut = cut + 1 if cut > target // 2 else target
-            pieces, p = p[:cut].strip(), p[cut:].strip()
-            if cur:
-                out.append("\n\n".join(cur))
-                cur, size = [], 0
-            out.append(pieces)
-        if cur and size + len(p) > target:
-            out.append("\n\n".join(cur))
-            cur, size = [], 0
-        cur.append(p)
-        size += len(p)
-    if cur:
-        out.append("\n\n".join(cur))
-    return out
-
-
-def build_from_writing(
-    folder: Path,
-    out: Path,
-    *,
-    target_chars: int = 1200,
-    follow_symlinks: str = "inside",
-    scan_secrets: bool = True,
-) -> list[str]:
-    """Turn the user's texts into (prompt, passage) pairs in ``out`` (messages JSONL).
-
-    The first passage of each file answers "write a piece titled ...", later ones answer "continue
-    in my voice: <the end of the previous passage>", so the model learns the voice, not the facts.
-    Returns notes about files that were skipped, with the reason. As when indexing, a symlink
-    out of the folder is not read (``follow_symlinks``) and a file holding a secret is left out:
-    an adapter can learn a password by heart.
-    """
-    from ragterm.engine.index.walk import link_rule
-
-    notes: list[str] = []
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in WRITING_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    if not files:
-        raise DatasetError(
-            f"{folder}: no writing found (looked for {', '.join(sorted(WRITING_SUFFIXES))} files)",
-            hint="point --data at a folder of your texts, or at a JSONL file of chats",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
-        for path in files:
-            rel = path.relative_to(folder).as_posix()
-            why = link_rule(path, folder, follow_symlinks)
-            if why:
-                notes.append(f"{rel}: skipped, {why}")
-                continue
-            try:
-                text = _read_text(path)
-            except OSError as exc:
-                notes.append(f"{rel}: skipped, cannot read ({exc.strerror or exc})")
-                continue
-            if text is None:
-                notes.append(f"{rel}: skipped, not text")
-                continue
-            if scan_secrets:
-                from ragterm.engine.index.parse.text import parse_text
-                from ragterm.engine.index.secret_scan import secret_reason
-
-                secret = secret_reason(parse_text(text), path.name)
-                if secret:
-                    notes.append(f"{rel}: skipped, {secret}")
-                    continue
-            passages = [c for c in _chunks(text, target_chars) if len(c) >= 40]
-            if not passages:
-                notes.append(f"{rel}: skipped, too short (under 40 characters of prose)")
-                continue
-            title = _title(path, text)
-            for i, passage in enumerate(passages):
-                if i == 0:
-                    prompt = WRITE_PROMPT.format(title=title)
-                else:
-                    tail = passages[i - 1][-300:]
-                    tail = tail[tail.find(" ") + 1 :] if " " in tail[:40] else tail
-                    prompt = CONTINUE_PROMPT.format(tail=tail)
-                record = {
-                    "messages": [
-                        {"role": "user", "content": prompt},
-                        {"role": "assistant", "content": passage},
-                    ],
-                    "source": f"{rel}#{i + 1}",
-                }
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return notes

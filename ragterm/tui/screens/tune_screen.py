@@ -9,8 +9,6 @@ wrapper, textual-plotext, has had no release since 2024).
 
 from __future__ import annotations
 
-import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,61 +21,29 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.suggester import Suggester
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, Sparkline, Static
 from textual.worker import get_current_worker
 
 from ragterm.engine.connection import connect
-from ragterm.engine.events import duration
 from ragterm.engine.tune import persona_service
 from ragterm.engine.tune.persona_service import compare, unfinished
 from ragterm.engine.tune.runner import prepare
-from ragterm.engine.tune.spec import TrainSpec
+from ragterm.engine.tune.spec import OptionError, TrainSpec
 from ragterm.engine.tune.training_data import DatasetError, open_dataset
 from ragterm.errors import RagtermError
+from ragterm.tui.tune_form import (
+    PathSuggester,
+    data_problem,
+    describe,
+    describe_estimate,
+    short,
+)
 from ragterm.tui.tune_job import TuneController, TuneProgress
+from ragterm.units import duration, number
 
 DEFAULT_RANK = 8
 DEFAULT_LR = "1e-3"
 PAIRS_SHOWN = 3
-
-
-class PathSuggester(Suggester):
-    """Completes file and folder names as the path is typed (Right or End accepts)."""
-
-    def __init__(self) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-
-    async def get_suggestion(self, value: str) -> str | None:
-        if not value or "\n" in value:
-            return None
-        path = Path(value).expanduser()
-        folder, prefix = (path, "") if value.endswith(os.sep) else (path.parent, path.name)
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return None
-        for e in entries:
-            if not e.name.startswith(prefix) or (e.name.startswith(".") and not prefix):
-                continue
-            rest = e.name[len(prefix) :] + (os.sep if e.is_dir() else "")
-            if rest:
-                return value + rest
-        return None
-
-
-def size(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit, scale in (("GB", 2**30), ("MB", 2**20)):
-        if n >= scale or unit == "MB":
-            return f"{n / scale:.1f} {unit}" if unit == "GB" else f"{n / scale:.0f} {unit}"
-    return str(n)
-
-
-def short(text: str, width: int = 70) -> str:
-    one = " ".join(text.split())
-    return one if len(one) <= width else one[: width - 1] + "…"
 
 
 @dataclass
@@ -327,7 +293,8 @@ class TuneScreen(Screen[None]):
             out["alpha"] = 2.0 * out["rank"]
             TrainSpec(name="x", data="", **out).validate()
         except RagtermError as exc:
-            text = exc.message.replace("--", "")
+            # an option is a form field here, not a --flag
+            text = exc.worded("") if isinstance(exc, OptionError) else exc.message
             if exc.hint:
                 text += f" ({exc.hint})"
             self._msg("#params-msg", text, "error")
@@ -520,8 +487,7 @@ class TuneScreen(Screen[None]):
         m = p.result.metrics
 
         def num(key: str, fmt: str = "{:.3f}") -> str:
-            v = m.get(key)
-            return fmt.format(v) if isinstance(v, (int, float)) else "-"
+            return number(m.get(key), fmt)
 
         smoke = m.get("smoke_sample", "")
         lines = [
@@ -598,42 +564,3 @@ class TuneScreen(Screen[None]):
         chat.switch_model(chat.model_name, persona=self.shown)
         self.notify(f"chat now answers as {self.shown}")
         self.dismiss()
-
-
-def data_problem(exc: Any) -> str:
-    """The first bad line named (with how many there are), or what is wrong with the path."""
-    bad = getattr(exc, "bad", None) or []
-    if bad:
-        found = re.search(r"(\d+) bad lines?", exc.message)
-        n = int(found.group(1)) if found else len(bad)
-        return f"{bad[0]}" + (f" (the first of {n} bad lines)" if n > 1 else "")
-    hint = exc.hint if exc.hint and "--" not in exc.hint else ""  # CLI flags mean nothing here
-    return exc.message + (f" — {hint}" if hint else "")
-
-
-def describe(ds: Any) -> str:
-    s = ds.summary()
-    if "writing" in s["formats"]:
-        what = f"folder of writing: {s['examples']} training pairs built"
-    else:
-        what = (
-            f"{s['examples']} examples ("
-            + ", ".join(f"{k} {v}" for k, v in s["formats"].items())
-            + ")"
-        )
-    out = f"{what}; {s['train']} to train on, {s['validation']} held out"
-    if s["notes"]:
-        out += "\n  " + "\n  ".join(s["notes"][:3])
-    return out
-
-
-def describe_estimate(plan: Any) -> str:
-    est = plan.estimate
-    lines = [
-        f"Estimate: about {duration(est['seconds'])} on {est['device']}, "
-        f"{est['steps']} steps of {plan.spec.batch_size}",
-        f"  memory {size(est['memory_bytes'])} of {size(est.get('memory_free'))} available · "
-        f"disk {size(est.get('disk_bytes'))} of {size(est.get('disk_free'))} free",
-    ]
-    lines += [f"  note: {w}" for w in plan.warnings]
-    return "\n".join(lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from ragterm.tui import commands
+from ragterm.tui import slash
 from ragterm.tui.attachments import complete_path
 
 
@@ -16,7 +16,7 @@ class CommandHint(Static):
             if names:
                 self.update("  ".join(names[:8]) + ("  …" if len(names) > 8 else "") + "  (Tab)")
             return
-        found = commands.matches(text)
+        found = slash.matches(text)
         self.display = bool(found)
         if found:
             self.update(

@@ -20,10 +20,7 @@ from ragterm import config, paths
 from ragterm.engine.models import catalog
 from ragterm.engine.models.registry import Registry
 from ragterm.errors import RagtermError
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+from ragterm.units import format_size
 
 
 def model_advice(cfg: Any, conn: Any, model_name: str) -> tuple[str, str]:
@@ -36,7 +33,7 @@ def model_advice(cfg: Any, conn: Any, model_name: str) -> tuple[str, str]:
         entries = registry.entries(discover=False)
         entry = registry.get(model_name)
         current_size = entry.path.stat().st_size
-        current = f"{entry.name} ({entry.source}, {_size(current_size)})"
+        current = f"{entry.name} ({entry.source}, {format_size(current_size)})"
         verdicts = catalog.recommend(
             catalog.load(cfg["models.catalog"] or None),
             catalog.machine(),
@@ -55,7 +52,7 @@ def model_advice(cfg: Any, conn: Any, model_name: str) -> tuple[str, str]:
         if top.installed
         else f"/model downloads it, or `ragterm models pull {e.alias}`"
     )
-    return current, f"{e.alias} ({_size(e.size)}, fits this machine): {e.note}. {how}"
+    return current, f"{e.alias} ({format_size(e.size)}, fits this machine): {e.note}. {how}"
 
 
 class Welcome(Vertical):

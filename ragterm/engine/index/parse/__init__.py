@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ragterm.engine.index.parse import code, docx, markdown, pdf, rst
+from ragterm.engine.index.parse import text as textmod
 from ragterm.engine.index.parse.blocks import Block, Parsed, ParseFailed, SkipFile
 
 __all__ = ["Block", "Parsed", "ParseFailed", "SkipFile", "kind_of", "parse_bytes"]
@@ -95,34 +97,21 @@ def kind_of(path: Path) -> str:
 def parse_bytes(data: bytes, path: Path, kind: str | None = None) -> Parsed:
     """Parse a file's bytes by kind; raises SkipFile or ParseFailed with a reason."""
     kind = kind or kind_of(path)
-    # lazy: a parser (pypdf, python-docx, bs4) loads only when a file of its kind turns up
     if kind == "pdf":
-        from ragterm.engine.index.parse import pdf
-
         parsed = pdf.parse(data, path)
     elif kind == "docx":
-        from ragterm.engine.index.parse import docx
-
         parsed = docx.parse(data, path)
     else:
-        from ragterm.engine.index.parse import text as textmod
-
         decoded = textmod.decode(data)
         if kind == "markdown":
-            from ragterm.engine.index.parse import markdown
-
             parsed = markdown.parse_text(decoded)
         elif kind == "rst":
-            from ragterm.engine.index.parse import rst
-
             parsed = rst.parse_text(decoded)
         elif kind == "html":
-            from ragterm.engine.index.parse import html
+            from ragterm.engine.index.parse import html  # lazy: bs4 takes ~60 ms to import
 
             parsed = html.parse_text(decoded)
         elif kind == "code":
-            from ragterm.engine.index.parse import code
-
             parsed = code.parse_text(decoded, CODE_EXT.get(path.suffix.lower(), ""))
         else:
             parsed = textmod.parse_text(decoded)

@@ -6,6 +6,7 @@ caller must see the change.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -136,7 +137,6 @@ def package_data(package: str, *parts: str) -> Path:
     at every start) only to hand over a file path. Raises ModuleNotFoundError when it is not
     installed.
     """
-    import importlib.util
 
     spec = importlib.util.find_spec(package)
     if spec is None:

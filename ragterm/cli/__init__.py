@@ -85,6 +85,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: every ``RagtermError`` becomes one line on stderr and exit status 1."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.cli.common import run_main
 
     sys.exit(run_main(cli, argv))

@@ -11,6 +11,7 @@ import click
 @click.option("--session", "session_id", type=int, help="Resume conversation ID.")
 def chat(model: str | None, persona: str | None, session_id: int | None) -> None:
     """Open the chat."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.cli.common import load_config, open_db
     from ragterm.tui.app import RagtermApp  # textual is imported only here
 

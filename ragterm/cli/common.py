@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -68,8 +69,8 @@ def run_main(group: click.Group, argv: list[str] | None = None) -> int:
 def as_user_error(exc: BaseException) -> RagtermError | None:
     """Faults of the machine, not bugs: sqlite errors (disk full, read-only, damaged database)
     and a full or read-only disk, as one line naming the file."""
-    import errno
 
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import paths
     from ragterm.engine.connection import is_sqlite_error, storage_error
 
@@ -87,12 +88,14 @@ def as_user_error(exc: BaseException) -> RagtermError | None:
 
 
 def load_config() -> Any:
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config
 
     return config.load()
 
 
 def open_db() -> Any:
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.connection import connect
 
     return connect()

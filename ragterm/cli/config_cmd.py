@@ -10,6 +10,7 @@ from ragterm.cli.common import console
 
 
 def _keys(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.config import SETTINGS
 
     return [k for k in SETTINGS if k.startswith(incomplete)]
@@ -23,6 +24,7 @@ def config() -> None:
 @config.command("path")
 def path() -> None:
     """Print the config file, database and cache locations."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import paths
 
     console.print(f"config  {paths.config_file()}")
@@ -35,6 +37,7 @@ def path() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def show(as_json: bool) -> None:
     """Every setting with its value and where the value came from."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.table import Table
 
     from ragterm import config as cfgmod
@@ -61,6 +64,7 @@ def show(as_json: bool) -> None:
 @click.argument("key", shell_complete=_keys)
 def get(key: str) -> None:
     """Print one setting (a secret such as remote.api_key shows masked)."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config as cfgmod
 
     setting = cfgmod.lookup(key)
@@ -72,6 +76,7 @@ def get(key: str) -> None:
 @click.argument("value")
 def set_(key: str, value: str) -> None:
     """Validate VALUE for KEY and save it in the config file."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config as cfgmod
 
     stored = cfgmod.set_value(key, value)
@@ -82,6 +87,7 @@ def set_(key: str, value: str) -> None:
 @click.argument("key", shell_complete=_keys)
 def unset(key: str) -> None:
     """Remove KEY from the config file (its default applies again)."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config as cfgmod
 
     cfgmod.unset_value(key)

@@ -12,6 +12,7 @@ STYLE = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 @click.command()
 def doctor() -> None:
     """Check Python, llama.cpp, SQLite + sqlite-vec, models, database and tuning backends."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.markup import escape
 
     from ragterm.engine.diagnostics import run_checks

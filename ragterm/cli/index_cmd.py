@@ -45,6 +45,7 @@ def index(
     updated. .gitignore and .ragtermignore are honoured; secrets, binaries and files over
     index.max_file_mb are skipped (see --status for why).
     """
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.index import collection_service
 
     conn = open_db()
@@ -110,6 +111,7 @@ def _in_thread(produce: Callable[[threading.Event], Iterator[Any]]) -> Iterator[
 def _run(
     conn: Any, targets: list[Path], cfg: Any, *, reembed: bool, as_json: bool, quiet: bool = False
 ) -> list[_Result]:
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -233,6 +235,7 @@ def _print_list(collections: list[Any], as_json: bool) -> None:
 
 
 def _print_status(conn: Any, as_json: bool) -> None:
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.embed import configured_name
     from ragterm.engine.index import collection_service
 
@@ -282,6 +285,7 @@ def _print_status(conn: Any, as_json: bool) -> None:
 
 def _watch(conn: Any, cfg: Any, roots: list[Path]) -> None:
     """Re-index a collection whenever files under it change, until Ctrl-C."""
+    # lazy: `ragterm --help` and tab completion stay fast
     import watchfiles
 
     folders = [r for r in roots if r.is_dir()] or [r.parent for r in roots]

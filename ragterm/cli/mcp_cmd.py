@@ -18,6 +18,7 @@ def mcp(ctx: click.Context, allow_index: bool) -> None:
       {"mcpServers": {"ragterm": {"command": "ragterm", "args": ["mcp"]}}}
     Read-only unless --allow-index. stdout carries the protocol; messages go to stderr.
     """
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.mcp.mcp_server import serve
 
     serve(load_config(), allow_index=allow_index, debug=bool((ctx.obj or {}).get("debug")))

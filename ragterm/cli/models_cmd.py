@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ragterm.units import format_size
 
 def _model_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
+        # lazy: `ragterm --help` and tab completion stay fast
         from ragterm.engine.models.registry import Registry
 
         return [e.name for e in Registry(open_db()).entries() if e.name.startswith(incomplete)]
@@ -29,6 +31,7 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_models(as_json: bool) -> None:
     """Models ragterm can use: bundled, added, pulled, and found in LM Studio / Ollama folders."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.table import Table
 
     from ragterm.engine.models.registry import Registry, read_gguf
@@ -94,6 +97,7 @@ def list_models(as_json: bool) -> None:
 @click.argument("name", shell_complete=_model_names)
 def info(name: str) -> None:
     """Everything the GGUF header says about a model."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.models.registry import Registry, read_gguf
 
     entry = Registry(open_db()).get(name)
@@ -118,6 +122,7 @@ def info(name: str) -> None:
 @click.option("--name", help="Name to use (default: from the file name).")
 def add(path: Path, name: str | None) -> None:
     """Register a local GGUF file."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.connection import transaction
     from ragterm.engine.models.registry import Registry
 
@@ -131,6 +136,7 @@ def add(path: Path, name: str | None) -> None:
 
 
 def _catalog() -> list:
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.models import catalog
 
     return catalog.load(load_config()["models.catalog"] or None)
@@ -147,6 +153,7 @@ def _aliases(ctx: click.Context, param: click.Parameter, incomplete: str) -> lis
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def recommend(as_json: bool) -> None:
     """Which catalog models fit this machine's memory and cores, best first."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich import box
     from rich.table import Table
 
@@ -208,6 +215,7 @@ def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: s
 
     Checks the SHA-256, resumes an interrupted download; Ctrl-C stops it (run again to resume).
     """
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -227,8 +235,6 @@ def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: s
         entries = _catalog()
         entry = catalog.find(entries, repo_or_alias)
         if entry is None:
-            import difflib
-
             close = difflib.get_close_matches(repo_or_alias, [e.alias for e in entries], n=1)
             raise ModelError(
                 f"{repo_or_alias!r} is not in the model catalog",
@@ -282,6 +288,7 @@ def pull(repo_or_alias: str, filename: str | None, name: str | None, revision: s
 @click.argument("name", shell_complete=_model_names)
 def default(name: str) -> None:
     """Use NAME for new chats."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config
     from ragterm.engine.models.registry import Registry, read_gguf
 
@@ -296,6 +303,7 @@ def default(name: str) -> None:
 @click.option("--delete-file", is_flag=True, help="Also delete a downloaded file from disk.")
 def rm(name: str, delete_file: bool) -> None:
     """Forget a model you added or pulled (the bundled and discovered ones stay)."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm import config, paths
     from ragterm.engine.connection import transaction
     from ragterm.engine.models.registry import BUNDLED_NAME, Registry

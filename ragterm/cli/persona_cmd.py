@@ -16,6 +16,7 @@ from ragterm.units import duration, format_size
 
 def _persona_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     try:
+        # lazy: `ragterm --help` and tab completion stay fast
         from ragterm.engine.tune.persona_service import list_personas
 
         names = [p.name for p in list_personas(open_db())]
@@ -97,6 +98,7 @@ def tune(
       ragterm persona tune me --data ~/writing --epochs 2 --merge --quantize Q4_K_M
       ragterm persona tune pirate --resume
     """
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.runner import prepare, start_training
     from ragterm.engine.tune.spec import TrainSpec
     from ragterm.engine.tune.training_data import DatasetError
@@ -145,6 +147,7 @@ def tune(
 
 def _watch(job: Any, as_json: bool) -> None:
     """Show progress; Ctrl-C cancels (keeping a checkpoint), a second Ctrl-C stops at once."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from ragterm.engine.events import Stage, TrainStep, TuneFinished
@@ -208,6 +211,7 @@ def _watch(job: Any, as_json: bool) -> None:
         raise Cancelled(finished.message)
     if as_json:
         return
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import get, report
 
     p = get(open_db(), finished.name)
@@ -224,6 +228,7 @@ def _watch(job: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_cmd(as_json: bool) -> None:
     """Trained personas (* marks the one chat uses)."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from rich.table import Table
 
     from ragterm.engine.tune.persona_service import list_personas, unfinished
@@ -267,6 +272,7 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("name", shell_complete=_persona_names)
 def show(name: str) -> None:
     """A persona's data, training settings and held-out quality."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import get, report
 
     p = get(open_db(), name)
@@ -280,6 +286,7 @@ def show(name: str) -> None:
 @click.option("--off", is_flag=True, help="Chat without a persona.")
 def use_cmd(name: str | None, off: bool) -> None:
     """Make NAME the persona chat uses by default (config chat.persona)."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import use
     from ragterm.errors import TuningError
 
@@ -297,6 +304,7 @@ def use_cmd(name: str | None, off: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 def rm(name: str, yes: bool) -> None:
     """Delete persona NAME, its adapter and checkpoints."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import remove
 
     if not yes and console.is_terminal:
@@ -315,6 +323,7 @@ def export_cmd(name: str, dest: str, merged: bool) -> None:
     The adapter works with llama.cpp's --lora and llama-cpp-python's lora_path, on the same base
     model the persona was trained for.
     """
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import export
 
     out = export(open_db(), name, dest, merged=merged)
@@ -327,6 +336,7 @@ def export_cmd(name: str, dest: str, merged: bool) -> None:
 @click.option("--max-tokens", type=int, default=200, show_default=True)
 def compare_cmd(name: str, question: str, max_tokens: int) -> None:
     """Answer QUESTION with the base model and with persona NAME, one after the other."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.tune.persona_service import compare
 
     for label, text in compare(open_db(), name, question, max_tokens=max_tokens):

@@ -33,6 +33,7 @@ def search(
     as_json: bool,
 ) -> None:
     """Search the indexed folders; every hit says where it came from."""
+    # lazy: `ragterm --help` and tab completion stay fast
     from ragterm.engine.retrieve.hybrid_search import Retriever, has_index
 
     conn = open_db()

@@ -7,6 +7,7 @@ underscores (``RAGTERM_CHAT__TEMPERATURE``). Every value is validated against it
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from dataclasses import dataclass
@@ -100,8 +101,6 @@ def lookup(key: str) -> Setting:
     try:
         return SETTINGS[key]
     except KeyError:
-        import difflib
-
         close = difflib.get_close_matches(key, SETTINGS, n=1)
         hint = f"did you mean {close[0]}?" if close else "see `ragterm config show` for all keys"
         raise ConfigError(f"unknown config key {key!r}", hint=hint) from None
@@ -189,6 +188,7 @@ def load(path: Path | None = None) -> Config:
 
 
 def _write_file(flat: dict[str, Any], path: Path) -> None:
+    # lazy: tomli_w loads only when this runs
     import tomli_w
 
     nested: dict[str, Any] = {}

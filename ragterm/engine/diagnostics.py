@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ def check_config() -> Check:
 
 def check_llama() -> Check:
     try:
+        # lazy: llama_cpp loads only when this runs
         import llama_cpp
     except ImportError as exc:
         return Check(
@@ -71,8 +73,6 @@ def check_llama() -> Check:
 
 
 def check_sqlite() -> Check:
-    import sqlite3
-
     try:
         conn = connect(":memory:")
         info = sqlite_info(conn)
@@ -105,6 +105,7 @@ def check_chat_model() -> Check:
     except RagtermError as exc:
         return Check("chat model", "FAIL", exc.message, exc.hint or "")
     try:
+        # lazy: llama_cpp loads only when this runs
         from llama_cpp import Llama
 
         llm = Llama(model_path=str(path), n_ctx=256, n_threads=1, verbose=False)
@@ -159,6 +160,7 @@ def check_tuning() -> Check:
             f"missing {', '.join(missing)}: personas cannot be trained",
             "pipx install 'ragterm[tune]' (or pipx inject ragterm torch transformers peft)",
         )
+    # lazy: torch loads only when this runs
     import torch
 
     cuda = torch.cuda.is_available()

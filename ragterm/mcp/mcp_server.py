@@ -79,6 +79,7 @@ class Service:
     worker thread, and the model and the connection are used by one thread at a time."""
 
     def __init__(self, cfg: Any) -> None:
+        # lazy: the server starts before the engine loads
         from ragterm.engine.connection import connect
 
         self.cfg = cfg
@@ -88,6 +89,7 @@ class Service:
         self._conv: Any = None  # a Conversation whose backend is reused by each ask
 
     def retriever(self) -> Any:
+        # lazy: the server starts before the engine loads
         from ragterm.engine.retrieve.hybrid_search import Retriever, has_index
 
         if not has_index(self.conn):
@@ -104,6 +106,7 @@ class Service:
         return list(self.retriever().search(query, k=k, collections=only))
 
     def ask(self, question: str, k: int | None, collection: str | None) -> dict[str, Any]:
+        # lazy: the server starts before the engine loads
         from ragterm.engine.answer.conversation import Conversation, open_conversation
         from ragterm.engine.connection import connect
         from ragterm.engine.events import Done
@@ -143,6 +146,7 @@ class Service:
         }
 
     def index(self, path: str) -> dict[str, Any]:
+        # lazy: the server starts before the engine loads
         from ragterm.engine.events import IndexFinished
         from ragterm.engine.index.pipeline import index_paths
 
@@ -191,6 +195,7 @@ def build(cfg: Any, *, allow_index: bool = False, debug: bool = False) -> MCPSer
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
+            # lazy: the server starts before the engine loads
             from ragterm.cli.common import as_user_error
 
             with svc.lock:

@@ -30,6 +30,7 @@ def can_load_extensions(module: ModuleType) -> bool:
 def _candidates() -> list[ModuleType]:
     mods: list[ModuleType] = [sqlite3]
     try:
+        # lazy: sqlean loads only when this runs
         import sqlean
 
         mods.append(sqlean)
@@ -65,6 +66,7 @@ def pick_sqlite(candidates: Sequence[ModuleType] | None = None) -> ModuleType:
 
 
 def _load_vec(conn: Connection) -> None:
+    # lazy: sqlite_vec loads only when this runs
     import sqlite_vec
 
     conn.enable_load_extension(True)

@@ -42,6 +42,7 @@ def writer_lock(conn: Any, what: str = "index", *, wait_s: float = 0.0) -> Itera
     (after waiting up to ``wait_s`` seconds for it to finish)."""
     db = db_file(conn)
     try:
+        # lazy: fcntl exists only on some platforms
         import fcntl
     except ImportError:  # Windows: SQLite's own locking still keeps the data consistent
         fcntl = None  # type: ignore[assignment]

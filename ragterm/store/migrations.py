@@ -6,6 +6,7 @@ so a crash mid-upgrade leaves the previous version intact.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from ragterm.errors import StorageError
@@ -14,7 +15,6 @@ from ragterm.store.tx import Connection, transaction
 
 def run_script(conn: Connection, script: str) -> None:
     """Run SQL statements one by one: ``executescript`` would commit the migration's transaction."""
-    import sqlite3
 
     pending = ""
     for line in script.splitlines(keepends=True):

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from ragterm import config
 from ragterm.errors import RagtermError
 from ragterm.tui import slash
 from ragterm.tui.screens.chat_screen import ChatScreen
@@ -32,8 +33,6 @@ class RagtermApp(App[None]):
     ) -> None:
         super().__init__()
         if cfg is None:
-            from ragterm import config
-
             cfg = config.load()
         self.cfg = cfg
         self._screen_args: dict[str, Any] = {

@@ -92,6 +92,7 @@ class Attachment:
     def chunks(self, cfg: Any) -> list[Chunk]:
         """The file cut as the index would cut it (``index.chunk_tokens``); made once."""
         if self._chunks is None:
+            # lazy: loaded on first use, not when this module is imported
             from ragterm.engine.embed import load_tokenizer
 
             self._chunks = chunk_parsed(
@@ -376,6 +377,7 @@ def _cosines(
     no embedding model can be loaded (keywords then rank alone)."""
     if embedder is None:
         try:
+            # lazy: loaded on first use, not when this module is imported
             from ragterm.engine.embed import configured_name, load_embedder
 
             embedder = load_embedder(configured_name(cfg), cfg=cfg)

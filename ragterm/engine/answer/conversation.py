@@ -35,7 +35,7 @@ from ragterm.engine.answer.prompt import (
 from ragterm.engine.events import Done, Retrieved, Token, Trimmed
 from ragterm.engine.models.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models.registry import resolve_path
-from ragterm.engine.retrieve import evidence
+from ragterm.engine.retrieve import evidence, query_rewrite
 from ragterm.engine.retrieve.hits import Hit
 
 # make_retriever lives in retrieve/index_search.py; callers have long imported it from here
@@ -160,7 +160,6 @@ class Conversation:
 
     def _standalone(self, text: str) -> Any:
         """The follow-up as a standalone search query (rag.rewrite; query_rewrite says how)."""
-        from ragterm.engine.retrieve import query_rewrite
 
         turns: list[tuple[str, str]] = []
         for m in self._stored():

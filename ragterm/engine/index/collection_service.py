@@ -115,6 +115,7 @@ def read_lines(
     """Lines of an indexed folder's file as they are now (at most ``MAX_LINES``), refused for
     what the indexer would not read either: links out of the folder, secrets (unless
     ``index.include_secrets``), binary, special or too large files."""
+    # lazy: loaded on first use, not when this module is imported
     from ragterm.engine.index.parse import ParseFailed
     from ragterm.engine.index.parse.text import decode
     from ragterm.engine.index.walk import WalkOptions, _check_file

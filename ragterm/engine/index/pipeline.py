@@ -83,12 +83,12 @@ def _index_paths(
     reembed: bool,
 ) -> Iterator[Event]:
     if cfg is None:
-        from ragterm import config
+        from ragterm import config  # lazy: only when the caller passed no settings
 
         cfg = config.load()
     cancel = cancel or threading.Event()
     if embedder is None:
-        from ragterm.engine.embed import configured_name, load_embedder
+        from ragterm.engine.embed import configured_name, load_embedder  # lazy: fastembed, numpy
 
         embedder = load_embedder(configured_name(cfg), cfg=cfg)
     check_model(conn, embedder, reembed=reembed)
@@ -201,7 +201,7 @@ def parse_and_chunk(
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
         raise FileProblem("failed", f"cannot parse: {type(exc).__name__}: {exc}") from None
     if scan_secrets:
-        from ragterm.engine.index.secret_scan import secret_reason
+        from ragterm.engine.index.secret_scan import secret_reason  # lazy: detect-secrets
 
         try:
             why = secret_reason(parsed, path.name)

@@ -27,6 +27,7 @@ that filter is never enabled.
 from __future__ import annotations
 
 import bisect
+import importlib
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -133,6 +134,7 @@ class _Detector:
     """detect-secrets' plugins (instantiated once) with their gates and default filters."""
 
     def __init__(self) -> None:
+        # lazy: detect_secrets loads only when this runs
         from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
         from detect_secrets.plugins.base import RegexBasedDetector
         from detect_secrets.settings import Settings, get_settings
@@ -151,6 +153,7 @@ class _Detector:
         self.own = [p.denylist if isinstance(p, RegexBasedDetector) else () for p in self.plugins]
         self.filters = [_import(path) for path in sorted(Settings().filters)
                         if path not in Settings.DEFAULT_FILTERS]  # fmt: skip
+        # lazy: detect_secrets loads only when this runs
         from detect_secrets.filters import gibberish
 
         gibberish.initialize()  # detect-secrets' own model and limit (3.7)
@@ -170,8 +173,8 @@ class _Detector:
 
 def _import(path: str) -> tuple[Any, frozenset[str]]:
     """A filter function and the argument names it takes (detect-secrets injects by name)."""
-    import importlib
 
+    # lazy: detect_secrets loads only when this runs
     from detect_secrets.util.inject import get_injectable_variables
 
     module, _, attr = path.rpartition(".")
@@ -206,6 +209,7 @@ def scan_lines(
 
     ``config_lines``: also read an unquoted ``KEY=value`` as ``KEY = "value"`` (not for code).
     """
+    # lazy: detect_secrets loads only when this runs
     from detect_secrets.util.code_snippet import get_code_snippet
 
     det = _detector()

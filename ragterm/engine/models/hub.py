@@ -64,6 +64,7 @@ def _check_repo(repo: str, filename: str, gguf: bool = True) -> None:
 
 def _sync_offline_flag() -> None:
     """``huggingface_hub`` reads HF_HUB_OFFLINE once, at import; we honour it at call time."""
+    # lazy: huggingface_hub loads only when this runs
     from huggingface_hub import constants
 
     constants.HF_HUB_OFFLINE = offline()
@@ -82,6 +83,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 def _hub_error(exc: BaseException, repo: str, filename: str) -> ModelError:
+    # lazy: huggingface_hub loads only when this runs
     from huggingface_hub.errors import FileMetadataError, HfHubHTTPError, OfflineModeIsEnabled
 
     if isinstance(exc, OfflineModeIsEnabled):
@@ -176,6 +178,7 @@ def download(
         yield final
         return
 
+    # lazy: huggingface_hub loads only when this runs
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import FileMetadataError, HfHubHTTPError
     from huggingface_hub.file_download import http_get
@@ -285,6 +288,7 @@ def _download_failed(
     network: tuple[type[BaseException], ...],
 ) -> BaseException:
     """The one-line error for whatever stopped the download thread."""
+    # lazy: huggingface_hub loads only when this runs
     from huggingface_hub.errors import HfHubHTTPError
 
     have = part.stat().st_size if part.exists() else 0

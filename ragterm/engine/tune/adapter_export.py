@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def permute_rows(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np
 
 @functools.lru_cache(maxsize=8)
 def _name_map(architecture: str, n_layers: int) -> Any:
+    # lazy: gguf loads only when this runs
     import gguf
 
     arch = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}.get(architecture)
@@ -160,6 +162,7 @@ def export_adapter(
     ``permute_qk`` overrides the architecture's rule (tests use it to show that it matters).
     Shapes are checked against the base so a mismatch fails here, not inside llama.cpp.
     """
+    # lazy: gguf, safetensors load only when this runs
     import gguf
     from safetensors.numpy import load_file
 
@@ -230,6 +233,7 @@ def export_adapter(
 
 def _lora_deltas(adapter_dir: Path, base: BaseShape) -> tuple[dict[str, tuple], float]:
     """GGUF tensor name -> (A, B in GGUF row order), and the PEFT scale alpha / r."""
+    # lazy: safetensors loads only when this runs
     from safetensors.numpy import load_file
 
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
@@ -252,6 +256,7 @@ def merge_to_gguf(base_gguf: Path | str, adapter_dir: Path | str, out_path: Path
     Every tensor is dequantized, so the result can be quantized to any type afterwards; metadata
     (tokenizer, chat template, hyperparameters) is copied from the base.
     """
+    # lazy: gguf loads only when this runs
     import gguf
     from gguf.quants import dequantize
 
@@ -295,8 +300,8 @@ def merge_to_gguf(base_gguf: Path | str, adapter_dir: Path | str, out_path: Path
 
 def quantize(src: Path | str, dst: Path | str, qtype: str, threads: int = 0) -> Path:
     """Quantize a GGUF with llama.cpp's own quantizer (through llama-cpp-python)."""
-    import os
 
+    # lazy: llama_cpp loads only when this runs
     import llama_cpp
 
     if qtype not in QUANT_TYPES:

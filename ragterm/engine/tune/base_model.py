@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 from typing import Any
 
+from ragterm import paths
 from ragterm.engine.tune.adapter_export import TARGET_MODULES
-from ragterm.engine.tune.deps import GPU_HINT
+from ragterm.engine.tune.deps import GPU_HINT, have_unsloth
 from ragterm.engine.tune.spec import Plan
 from ragterm.errors import TuningError
 
 
 def pick_device(requested: str = "auto") -> str:
+    # lazy: torch loads only when this runs
     import torch
 
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
@@ -29,7 +32,6 @@ def pick_device(requested: str = "auto") -> str:
 
 def pick_backend(requested: str, device: str) -> str:
     """unsloth when asked for or when it is installed on a CUDA machine; PEFT otherwise."""
-    from ragterm.engine.tune.deps import have_unsloth
 
     if requested == "unsloth":
         if device != "cuda":
@@ -48,8 +50,8 @@ def pick_backend(requested: str, device: str) -> str:
 def _cache_gguf_name_maps() -> None:
     """transformers rebuilds gguf's tensor-name table once per tensor while loading a GGUF (seconds
     even for a small model); the table depends only on (architecture, layers), so cache it."""
-    import functools
 
+    # lazy: gguf loads only when this runs
     import gguf
     import gguf.tensor_mapping as tm
 
@@ -60,6 +62,7 @@ def _cache_gguf_name_maps() -> None:
 
 
 def load_tokenizer(plan: Plan) -> Any:
+    # lazy: transformers loads only when this runs
     from transformers import AutoTokenizer
 
     p = Path(plan.base_path)
@@ -75,11 +78,11 @@ def load_tokenizer(plan: Plan) -> Any:
 
 def hf_copy_of_gguf(plan: Plan) -> Path:
     """unsloth loads only Hugging Face folders: dequantize the GGUF once into the cache."""
-    from ragterm import paths
 
     folder = paths.cache_dir() / "tune" / f"hf-{plan.fingerprint}"
     if (folder / "config.json").is_file():
         return folder
+    # lazy: torch, transformers load only when this runs
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -100,6 +103,7 @@ def load_model(plan: Plan, device: str, backend: str) -> tuple[Any, Any]:
     """The base weights with a fresh LoRA adapter on every attention and MLP projection."""
     spec = plan.spec
     if backend == "unsloth":
+        # lazy: unsloth loads only when this runs
         from unsloth import FastLanguageModel  # must come before transformers' patched classes
 
         src = hf_copy_of_gguf(plan) if plan.base_kind == "gguf" else Path(plan.base_path)
@@ -120,6 +124,7 @@ def load_model(plan: Plan, device: str, backend: str) -> tuple[Any, Any]:
             tok.pad_token = tok.eos_token
         return model, tok
 
+    # lazy: peft, torch, transformers load only when this runs
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

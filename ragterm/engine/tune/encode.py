@@ -66,6 +66,7 @@ class Encoder:
 
 
 def collate(batch: list[tuple[list[int], list[int]]], pad_id: int, device: str) -> dict[str, Any]:
+    # lazy: torch loads only when this runs
     import torch
 
     width = max(len(ids) for ids, _ in batch)

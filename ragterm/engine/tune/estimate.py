@@ -62,6 +62,7 @@ def _cpu_flops(threads: int) -> float:
 def count_tokens(model_path: Path | str, text: str) -> int | None:
     """Tokens of ``text`` in the model's own tokenizer, loading only its vocabulary (no weights)."""
     try:
+        # lazy: llama_cpp loads only when this runs
         import llama_cpp
 
         params = llama_cpp.llama_model_default_params()

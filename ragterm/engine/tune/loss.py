@@ -23,6 +23,7 @@ def _chunked_ce(hidden: Any, weight: Any, bias: Any, target: Any, chunk: int) ->
     pass, one chunk of logits at a time, so the [tokens, vocab] float32 logits never exist whole,
     neither now nor in backward (the approach of Liger's fused linear cross-entropy).
     """
+    # lazy: torch loads only when this runs
     import torch
 
     class ChunkedCE(torch.autograd.Function):
@@ -91,6 +92,7 @@ def answer_loss(model: Any, batch: dict[str, Any], chunk: int = LOSS_CHUNK) -> t
 def full_logits_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     """The old way (transformers' own loss over full float32 logits): the benchmark's baseline
     and the reference the chunked loss is tested against."""
+    # lazy: torch loads only when this runs
     import torch.nn.functional as F
 
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -104,6 +106,7 @@ def full_logits_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
 
 def loss_sum(model: Any, batch: dict[str, Any]) -> tuple[float, int]:
     """Summed token loss and token count, so losses average over tokens, not batches."""
+    # lazy: torch loads only when this runs
     import torch
 
     with torch.no_grad():

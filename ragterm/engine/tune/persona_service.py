@@ -196,6 +196,7 @@ def compare(
 
     Yields ("base", text) then ("persona", text), so a UI can show the first while the second runs.
     """
+    # lazy: llama_cpp loads only when this runs
     import llama_cpp
 
     cfg = cfg or config.load()

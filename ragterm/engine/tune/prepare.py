@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ragterm import paths
+from ragterm import config, paths
 from ragterm.engine.models.registry import fingerprint, resolve_path
 from ragterm.engine.tune import deps
 from ragterm.engine.tune.adapter_export import check_supported, read_base
@@ -20,6 +20,7 @@ from ragterm.engine.tune.estimate import disk_needed, estimate_run, free_memory,
 from ragterm.engine.tune.spec import Plan, TrainSpec, check_name
 from ragterm.engine.tune.training_data import open_dataset
 from ragterm.errors import TuningError
+from ragterm.store import personas
 
 
 def persona_dir(name: str) -> Path:
@@ -88,8 +89,6 @@ def prepare(
     """
 
     if cfg is None:
-        from ragterm import config
-
         cfg = config.load()
     spec.validate()
     deps.require()
@@ -135,8 +134,6 @@ def prepare(
         ds.bad_total
     ) + ds.notes[:5]
     if conn is not None and not dry_run:
-        from ragterm.store import personas
-
         if personas.get(conn, spec.name) is not None:
             warnings.append(f"persona {spec.name} exists; it is replaced when this training ends")
     if spec.backend == "unsloth" and device != "cuda":

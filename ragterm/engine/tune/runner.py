@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ragterm import paths
+from ragterm import config, paths
 from ragterm.engine.events import Stage, TrainStep, TuneFinished
 from ragterm.engine.thread_bridge import Stalled, bridge
 from ragterm.engine.tune.estimate import guess_device  # noqa: F401 - re-exported
@@ -217,8 +217,6 @@ def start_training(spec: TrainSpec | Plan, *, cfg: Any = None, conn: Any = None)
         )
     (rdir / "pid").write_text(str(proc.pid))
     if cfg is None:
-        from ragterm import config
-
         cfg = config.load()
     return TrainingJob(plan, proc, log_path, watchdog_s=float(cfg["tune.watchdog_s"]))
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.tune.adapter_export import export_adapter
+from ragterm.engine.tune.adapter_export import export_adapter, merge_to_gguf, quantize
 from ragterm.engine.tune.base_model import (
     _cache_gguf_name_maps,
     load_model,
@@ -79,6 +79,7 @@ def lr_at(step: int, total: int, lr: float) -> float:
 
 
 def peak_memory_bytes() -> int:
+    # lazy: resource exists only on some platforms
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -87,6 +88,7 @@ def peak_memory_bytes() -> int:
 
 def save_checkpoint(model: Any, opt: Any, state: dict[str, Any], ckpt: Path) -> None:
     """Adapter + optimizer + counters, swapped in whole so a crash never leaves half of one."""
+    # lazy: torch loads only when this runs
     import torch
 
     tmp = ckpt.with_name(ckpt.name + ".tmp")
@@ -102,6 +104,7 @@ def save_checkpoint(model: Any, opt: Any, state: dict[str, Any], ckpt: Path) -> 
 
 
 def load_checkpoint(model: Any, opt: Any, ckpt: Path) -> dict[str, Any]:
+    # lazy: peft, safetensors, torch load only when this runs
     import torch
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
@@ -115,6 +118,7 @@ def load_checkpoint(model: Any, opt: Any, ckpt: Path) -> dict[str, Any]:
 
 def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
     """Train, export, smoke-test; returns the metrics. Raises ``Cancelled`` after checkpointing."""
+    # lazy: torch loads only when this runs
     import torch
 
     spec = plan.spec
@@ -264,8 +268,6 @@ def run(plan: Plan, emit: Emit, should_stop: StopCheck) -> dict[str, Any]:
     if device == "cuda":
         metrics["peak_gpu_memory_bytes"] = peak_gpu
     if spec.merge:
-        from ragterm.engine.tune.adapter_export import merge_to_gguf, quantize
-
         emit({"type": "stage", "name": "merging", "detail": "base + adapter -> F16 GGUF"})
         merged = out_dir / "merged-F16.gguf"
         merge_to_gguf(plan.target_path, peft_dir, merged)

@@ -19,6 +19,7 @@ def smoke_test(
 
     A persona is never reported ready unless this passes: it is exactly what the chat will do.
     """
+    # lazy: llama_cpp, numpy load only when this runs
     import llama_cpp
     import numpy as np
 

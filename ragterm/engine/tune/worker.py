@@ -15,6 +15,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ragterm.engine.tune.spec import Plan
+from ragterm.errors import Cancelled, RagtermError
+
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[1])
@@ -36,9 +39,6 @@ def main(argv: list[str]) -> int:
 
     def should_stop() -> bool:
         return stop["signal"] or (run_dir / "cancel").exists() or os.getppid() != parent
-
-    from ragterm.engine.tune.spec import Plan
-    from ragterm.errors import Cancelled, RagtermError
 
     try:
         plan = Plan.from_dict(json.loads((run_dir / "plan.json").read_text(encoding="utf-8")))
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
 
 
 def train_and_report(plan: Any, emit: Any, should_stop: Any) -> dict[str, Any]:
-    from ragterm.engine.tune import train
+    from ragterm.engine.tune import train  # lazy: torch loads with the training loop
 
     return train.run(plan, emit, should_stop)
 

@@ -321,7 +321,7 @@ class ChatPanels(Screen[None]):
 
     @work(thread=True, exclusive=True, group="index", exit_on_error=False)
     def index(self, path: Path) -> None:
-        # the indexer brings the parsers and the embedding model: loaded on the first /index
+        # lazy: the indexer brings the parsers and the embedding model: loaded on the first /index
         from ragterm.engine.index.pipeline import index_paths
 
         cancel = threading.Event()

@@ -85,7 +85,7 @@ _MAX_HEAD = 110
 @cache
 def _parser(language: str) -> Any | None:
     try:
-        # imported here: ~30 ms and only needed when a folder holds such code
+        # lazy: imported here: ~30 ms and only needed when a folder holds such code
         from tree_sitter_language_pack import get_parser
     except ImportError:
         return None

@@ -44,6 +44,7 @@ def _check_sizes(data: bytes) -> None:
 def parse(data: bytes, path: Path) -> Parsed:
     _check_sizes(data)
     try:
+        # lazy: docx loads only when this runs
         import docx
         from docx.table import Table
         from docx.text.paragraph import Paragraph

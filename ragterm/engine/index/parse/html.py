@@ -190,6 +190,7 @@ def _escape_open_tail(text: str) -> str:
 
 
 def parse_text(text: str) -> Parsed:
+    # lazy: bs4 loads only when this runs
     from bs4.exceptions import ParserRejectedMarkup
 
     try:

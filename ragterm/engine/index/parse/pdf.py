@@ -12,6 +12,7 @@ from ragterm.engine.index.parse.text import paragraphs
 
 def parse(data: bytes, path: Path) -> Parsed:
     try:
+        # lazy: pypdf loads only when this runs
         from pypdf import PdfReader
         from pypdf.errors import FileNotDecryptedError, PdfReadError
     except ImportError as exc:  # pragma: no cover - a dependency

@@ -38,6 +38,7 @@ def decode(data: bytes) -> str:
 def _guess(data: bytes) -> str:
     """charset-normalizer's pick, except that Windows-1252 wins near-ties: on short Western
     text the detector often prefers a Baltic or Central European code page by a hair."""
+    # lazy: charset_normalizer loads only when this runs
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(data))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ragterm.config import remote_api_key
 from ragterm.engine.models.llm.backend_base import CHATML, Backend, Message, SamplingParams
 from ragterm.engine.models.llm.cpu_threads import physical_cores
 from ragterm.engine.models.llm.local_backend import LocalLlama
@@ -43,8 +44,6 @@ def open_backend(
     otherwise a new backend is returned and closing the old one is the caller's business.
     """
     if cfg["chat.backend"] == "remote":
-        from ragterm.config import remote_api_key
-
         url = cfg["remote.url"]
         if not url:
             raise ModelError(

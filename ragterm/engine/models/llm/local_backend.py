@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import re
 import threading
 import time
 from collections.abc import Generator
@@ -36,6 +38,7 @@ class LocalLlama:
 
         info = read_gguf(path)
         try:
+            # lazy: llama_cpp loads only when this runs
             import llama_cpp
         except ImportError as exc:  # pragma: no cover
             raise ModelError(
@@ -93,6 +96,7 @@ class LocalLlama:
         Switching personas costs the adapter's load time, not the base model's. The KV cache was
         computed with the old weights, so it is dropped: the next turn evaluates its whole prompt.
         """
+        # lazy: llama_cpp loads only when this runs
         import llama_cpp
 
         path = str(lora_path) if lora_path else None
@@ -142,8 +146,8 @@ class LocalLlama:
     def _attach(self, adapter: Any, scale: float) -> int:
         """Make ``adapter`` (a loaded llama_adapter_lora_p, or None: none) the context's one
         adapter; llama.cpp's return code (0: done)."""
-        import ctypes
 
+        # lazy: llama_cpp loads only when this runs
         import llama_cpp
 
         ctx = self.llm._ctx.ctx
@@ -161,6 +165,7 @@ class LocalLlama:
         return self.llm.detokenize([tok], special=True).decode("utf-8", "ignore")
 
     def _make_formatter(self, template: str) -> Any:
+        # lazy: llama_cpp loads only when this runs
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         return Jinja2ChatFormatter(
@@ -190,8 +195,7 @@ class LocalLlama:
         otherwise open a real system turn: a prompt injection that needs no persuasion at all.
         """
         if self._specials is None:
-            import re
-
+            # lazy: llama_cpp loads only when this runs
             import llama_cpp
 
             model = self.llm._model
@@ -309,6 +313,7 @@ class LocalLlama:
     def _perf(self) -> tuple[int, float] | None:
         """llama.cpp's own counters: prompt tokens evaluated in batches, and their time (ms)."""
         try:
+            # lazy: llama_cpp loads only when this runs
             import llama_cpp
 
             data = llama_cpp.llama_perf_context(self.llm._ctx.ctx)
@@ -334,6 +339,7 @@ class LocalLlama:
             return
         with self._lock:
             if self._adapter:
+                # lazy: llama_cpp loads only when this runs
                 import llama_cpp
 
                 self._attach(None, 0.0)

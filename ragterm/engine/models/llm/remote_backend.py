@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Generator
 from typing import Any
 
@@ -21,9 +24,6 @@ class _Request:
     """
 
     def __init__(self, url: str, timeout: float, cancel: threading.Event | None) -> None:
-        import http.client
-        import urllib.parse
-
         parts = urllib.parse.urlsplit(url)
         cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         self.conn = cls(parts.hostname or "localhost", parts.port, timeout=timeout)
@@ -34,8 +34,6 @@ class _Request:
             threading.Thread(target=self._watch, daemon=True, name="ragterm-remote").start()
 
     def _watch(self) -> None:
-        import socket
-
         assert self.cancel is not None
         while not self.done.is_set():
             if self.cancel.wait(0.05):
@@ -100,8 +98,6 @@ class RemoteOpenAI:
     def stream(
         self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
     ) -> Generator[str, None, None]:
-        import http.client
-
         body: dict[str, Any] = {
             "model": self.model or "default",
             "messages": messages,

@@ -1,4 +1,4 @@
-"""The index's read side: the SQL behind keyword and vector search (engine/retrieval.py ranks).
+"""The index's read side: the SQL behind keyword and vector search (engine/retrieve/ ranks).
 
 Filters are a ``where`` fragment (``" AND ..."``, over aliases ``c`` chunks, ``f`` files and
 ``col`` collections) with its arguments, made by :func:`filters`; every query here accepts one.

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ragterm.engine.embed.local_embedder import bundled_tokenizer
+from ragterm.engine.openai_http import error_message, open_connection, request_headers
 from ragterm.errors import ModelError
 
 PREFIX = "remote:"
@@ -153,20 +154,12 @@ class RemoteEmbedder:
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            parts = urllib.parse.urlsplit(self.url)
-            cls = (
-                http.client.HTTPSConnection
-                if parts.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            conn = cls(parts.hostname or "localhost", parts.port, timeout=self.timeout)
+            conn, _ = open_connection(self.url, self.timeout)
             self._local.conn = conn
         return conn
 
     def _post(self, body: bytes) -> Any:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
+        headers = request_headers(self.api_key)
         path = urllib.parse.urlsplit(self.url).path or "/v1/embeddings"
         conn = self._connection()
         try:
@@ -182,7 +175,7 @@ class RemoteEmbedder:
             raise _Unavailable(str(exc) or type(exc).__name__) from None
         self.requests += 1
         if resp.status in _RETRY_STATUS:
-            err = _Unavailable(f"HTTP {resp.status} {_message(data)}")
+            err = _Unavailable(f"HTTP {resp.status} {error_message(data)}")
             after = resp.getheader("Retry-After")
             err.retry_after = float(after) if after and after.isdigit() else None  # type: ignore[attr-defined]
             raise err
@@ -192,7 +185,7 @@ class RemoteEmbedder:
                 hint = "set the server's key: ragterm config set embed.api_key KEY"
             raise ModelError(
                 f"the embedding server at {self.url} refused the request: HTTP {resp.status} "
-                f"{_message(data)}",
+                f"{error_message(data)}",
                 hint=hint,
             )
         try:
@@ -225,15 +218,6 @@ class RemoteEmbedder:
                 hint="point embed.url back at the same model, or re-embed: ragterm index --reembed",
             )
         return mat
-
-
-def _message(data: bytes) -> str:
-    try:
-        err = json.loads(data).get("error")
-        msg = err.get("message") if isinstance(err, dict) else err
-        return str(msg or "")[:200]
-    except (ValueError, AttributeError):
-        return data[:200].decode("utf-8", "replace").strip()
 
 
 def from_config(cfg: Any, model: str | None = None) -> RemoteEmbedder:

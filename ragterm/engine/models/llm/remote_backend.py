@@ -7,11 +7,11 @@ import json
 import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Generator
 from typing import Any
 
 from ragterm.engine.models.llm.backend_base import Message, SamplingParams
+from ragterm.engine.openai_http import open_connection, request_headers
 from ragterm.errors import GenerationError, ModelError
 
 
@@ -24,10 +24,7 @@ class _Request:
     """
 
     def __init__(self, url: str, timeout: float, cancel: threading.Event | None) -> None:
-        parts = urllib.parse.urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(parts.hostname or "localhost", parts.port, timeout=timeout)
-        self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.conn, self.path = open_connection(url, timeout)
         self.cancel = cancel
         self.done = threading.Event()
         if cancel is not None:
@@ -114,11 +111,7 @@ class RemoteOpenAI:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            **({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}),
-        }
+        headers = request_headers(self.api_key, accept="text/event-stream")
         t0 = time.perf_counter()
         first = None
         n = 0

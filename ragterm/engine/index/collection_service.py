@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ragterm.errors import RagtermError
-from ragterm.store import index_rows as store
+from ragterm.store import index_rows
 from ragterm.store.db import Connection
 from ragterm.store.index_rows import Collection, StatusRow
 
@@ -32,16 +32,16 @@ MAX_LINES = 500  # lines one read_lines call returns
 
 def list_collections(conn: Connection) -> list[Collection]:
     """Every collection, by name, with its counts of files, chunks and skipped files."""
-    return store.list_collections(conn)
+    return index_rows.list_collections(conn)
 
 
 def count(conn: Connection) -> int:
-    return store.count_collections(conn)
+    return index_rows.count_collections(conn)
 
 
 def remove(conn: Connection, name_or_path: str) -> Collection:
     """Forget a collection and its files; ``IndexingError`` if there is none by that name."""
-    return store.remove_collection(conn, name_or_path)
+    return index_rows.remove_collection(conn, name_or_path)
 
 
 @dataclass
@@ -55,12 +55,12 @@ class IndexStatus:
 
 
 def status(conn: Connection) -> IndexStatus:
-    model = store.index_model(conn)
+    model = index_rows.index_model(conn)
     return IndexStatus(
         embed_model=model[0] if model else None,
         embed_dim=model[1] if model else None,
-        chunks_without_vectors=store.count_missing_vectors(conn),
-        files=store.status(conn),
+        chunks_without_vectors=index_rows.count_missing_vectors(conn),
+        files=index_rows.status(conn),
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from ragterm import paths
 from ragterm.engine.models.gguf_header import read_header
 from ragterm.errors import ModelError
-from ragterm.store import model_files as store
+from ragterm.store import model_files
 from ragterm.store.db import Connection, connect
 
 BUNDLED_NAME = "smollm2-135m"
@@ -213,7 +213,7 @@ class Registry:
             pass
         out += [
             ModelEntry(name, Path(path), source, repo)
-            for name, path, source, repo in store.list_models(self.conn)
+            for name, path, source, repo in model_files.list_models(self.conn)
         ]
         if discover:
             seen = {e.path.resolve() for e in out if e.path.exists()}
@@ -258,13 +258,13 @@ class Registry:
         name = check_name(name or default_name_for(path))
         if name == BUNDLED_NAME:
             raise ModelError(f"{name!r} is the bundled model's name", hint="pick another --name")
-        existing = store.model_path(self.conn, name)
+        existing = model_files.model_path(self.conn, name)
         if existing is not None and Path(existing) != path:
             raise ModelError(
                 f"a model named {name!r} already exists ({existing})",
                 hint="choose another --name or `ragterm models rm` it first",
             )
-        store.save_model(self.conn, name, str(path), source, repo)
+        model_files.save_model(self.conn, name, str(path), source, repo)
         return ModelEntry(name, path, source, repo), info
 
     def remove(self, name: str) -> ModelEntry:
@@ -274,7 +274,7 @@ class Registry:
                 f"{name!r} is a {entry.source} model and cannot be removed",
                 hint="only models added or pulled with ragterm can be removed",
             )
-        store.delete_model(self.conn, name)
+        model_files.delete_model(self.conn, name)
         return entry
 
 

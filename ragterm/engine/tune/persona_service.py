@@ -16,7 +16,7 @@ from ragterm.engine.models.registry import fingerprint, resolve_path
 from ragterm.engine.tune.runner import TrainingJob, TrainSpec, persona_dir, start_training
 from ragterm.engine.tune.spec import check_name
 from ragterm.errors import TuningError
-from ragterm.store import personas as store
+from ragterm.store import personas
 from ragterm.store.db import Connection
 from ragterm.store.personas import Persona
 from ragterm.units import number
@@ -43,19 +43,19 @@ def tune(spec: TrainSpec, *, cfg: Any = None, conn: Any = None) -> TrainingJob:
 
 
 def list_personas(conn: Connection) -> list[Persona]:
-    return store.list_all(conn)
+    return personas.list_all(conn)
 
 
 def find(conn: Connection, name: str) -> Persona | None:
     """The persona ``name``, or None if there is none."""
-    return store.get(conn, name)
+    return personas.get(conn, name)
 
 
 def get(conn: Connection, name: str) -> Persona:
     """The persona ``name`` or a ``TuningError`` listing the known ones."""
-    p = store.get(conn, name)
+    p = personas.get(conn, name)
     if p is None:
-        known = ", ".join(x.name for x in store.list_all(conn)) or "none yet"
+        known = ", ".join(x.name for x in personas.list_all(conn)) or "none yet"
         hint = "train one with `ragterm persona tune NAME --data FILE`"
         if name in unfinished():
             hint = f"its training did not finish: `ragterm persona tune {name} --resume`"
@@ -109,10 +109,10 @@ def remove(conn: Connection, name: str) -> None:
     """Delete the persona's record, adapter and checkpoints (and unset it if it was the default)."""
 
     folder = persona_dir(name)  # validates the name: rmtree must never leave adapters_dir
-    known = store.get(conn, name) is not None
+    known = personas.get(conn, name) is not None
     if not known and not folder.exists():
         get(conn, name)  # raises with the known names
-    store.delete(conn, name)
+    personas.delete(conn, name)
     shutil.rmtree(folder, ignore_errors=True)
     if config.read_file().get("chat.persona") == name:
         config.unset_value("chat.persona")

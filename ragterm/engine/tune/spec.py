@@ -54,8 +54,9 @@ class BadLine:
 
 class DatasetError(TuningError):
     """The dataset cannot be used. ``bad`` lists the offending lines it kept, ``bad_total``
-    counts them all; ``remedy`` says what to do in words for any face (``hint`` may name a CLI
-    flag), so no front end reads numbers or advice out of the message."""
+    counts them all; ``remedy`` says what to do in words for any face ("" when only a CLI flag
+    would help: ``hint`` may name one), so no front end reads numbers or advice out of the
+    message."""
 
     def __init__(
         self,

@@ -294,7 +294,7 @@ def open_dataset(
     path = Path(path).expanduser()
     if not path.exists():
         raise DatasetError(
-            f"no such file or folder: {path}", hint="check the --data path", remedy="check the path"
+            f"no such file or folder: {path}", hint="check the --data path", remedy=""
         )
     origin = str(path)
     if path.is_dir():

@@ -94,7 +94,7 @@ def build_from_writing(
         raise DatasetError(
             f"{folder}: no writing found (looked for {', '.join(sorted(WRITING_SUFFIXES))} files)",
             hint="point --data at a folder of your texts, or at a JSONL file of chats",
-            remedy="choose a folder of your texts, or a JSONL file of chats",
+            remedy="",  # the form's data field says what it takes
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:

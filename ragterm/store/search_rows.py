@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ragterm.store.db import Connection
-from ragterm.store.index_rows import VEC_TABLE
+from ragterm.store.embedding_rows import VEC_TABLE
 
 # chunks with their file and collection: the join every filtered query needs
 _SCOPE = "JOIN files f ON f.id = c.file_id JOIN collections col ON col.id = f.collection_id"

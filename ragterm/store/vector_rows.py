@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from ragterm.errors import IndexingError
-from ragterm.store import index_rows, search_rows
+from ragterm.store import embedding_rows, search_rows
 from ragterm.store.db import Connection
 
 
@@ -84,7 +84,7 @@ class BitMatrix:
         pool = min(n, max(want * 4, n // 50))
         top = np.arange(n)
         if pool < n:
-            top = np.argpartition(self.hamming(index_rows.quantize(qvec)), pool)[:pool]
+            top = np.argpartition(self.hamming(embedding_rows.quantize(qvec)), pool)[:pool]
         nbytes = self.bits.shape[1]
         q = np.zeros(nbytes * 8, dtype=np.float32)
         q[: len(qvec)] = qvec
@@ -105,9 +105,9 @@ class SqliteVecIndex:
         self._bits_gen: str | None = None
 
     def _load(self) -> BitMatrix | None:
-        gen = index_rows.vectors_generation(self.conn)
+        gen = embedding_rows.vectors_generation(self.conn)
         if self._bits_gen != gen:
-            loaded = index_rows.load_bits(self.conn, self.dim)
+            loaded = embedding_rows.load_bits(self.conn, self.dim)
             self._bits = BitMatrix(*loaded) if loaded is not None else None
             self._bits_gen = gen
         return self._bits
@@ -122,7 +122,7 @@ class SqliteVecIndex:
     def candidates(self, qvec: np.ndarray, want: int) -> list[int]:
         bits = self._load()
         if bits is None:  # an unknown vec0 layout: its own KNN query (Hamming)
-            return search_rows.knn_bits(self.conn, index_rows.quantize(qvec).tobytes(), want)
+            return search_rows.knn_bits(self.conn, embedding_rows.quantize(qvec).tobytes(), want)
         return [int(i) for i in bits.nearest(qvec, want)]
 
 

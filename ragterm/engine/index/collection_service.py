@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ragterm.errors import RagtermError
-from ragterm.store import index_rows
+from ragterm.store import embedding_rows, index_rows
 from ragterm.store.db import Connection
 from ragterm.store.index_rows import Collection, StatusRow
 
@@ -55,11 +55,11 @@ class IndexStatus:
 
 
 def status(conn: Connection) -> IndexStatus:
-    model = index_rows.index_model(conn)
+    model = embedding_rows.index_model(conn)
     return IndexStatus(
         embed_model=model[0] if model else None,
         embed_dim=model[1] if model else None,
-        chunks_without_vectors=index_rows.count_missing_vectors(conn),
+        chunks_without_vectors=embedding_rows.count_missing_vectors(conn),
         files=index_rows.status(conn),
     )
 

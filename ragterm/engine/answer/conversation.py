@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer import assembly, history_writes
@@ -27,11 +26,9 @@ from ragterm.engine.answer.model_adapters import load_persona, rag_adapter_path
 from ragterm.engine.answer.prompt import (
     Budget,
     Plan,
-    check_citations,
-    check_quote_sources,
-    check_quotes,
     plan,
 )
+from ragterm.engine.answer.turn import Ask, Turn, checked_answer, trimmed
 from ragterm.engine.events import Done, Retrieved, Token, Trimmed
 from ragterm.engine.models.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models.registry import resolve_path
@@ -48,28 +45,6 @@ from ragterm.store.db import Connection
 Retrieve = Callable[[str, int], list[Hit]]
 Event = Retrieved | Trimmed | Token | Done
 PROGRESS_S = 1.0  # how often a streaming answer is saved (what survives a kill)
-
-
-@dataclass
-class _Turn:
-    """What a turn sends, decided before the model starts."""
-
-    plan: Plan
-    stored: list[chats.StoredMessage]  # the history the plan drew from
-    asm: assembly.Assembly
-    params: SamplingParams
-    quotes: list[Any]  # evidence lines shown before the answer
-    extractive: bool  # the answer is the quotes themselves, no generation
-
-
-def _trimmed(p: Plan) -> Trimmed | None:
-    """What was left out to fit the context window, if anything."""
-    turns, chunks = p.budget.dropped_turns, p.budget.dropped_chunks
-    if not (turns or chunks):
-        return None
-    parts = [f"{turns} oldest exchange(s)"] if turns else []
-    parts += [f"{chunks} lower-ranked excerpt(s)"] if chunks else []
-    return Trimmed(turns, chunks, "left out to fit the context window: " + " and ".join(parts))
 
 
 class Conversation:
@@ -135,27 +110,18 @@ class Conversation:
         """Past turns exactly as the model saw them (failed answers are not part of it)."""
         return [{"role": m.role, "content": m.as_sent} for m in self._stored()]
 
-    def _hits(
-        self,
-        text: str,
-        *,
-        hits: list[Hit] | None,
-        retrieve: Retrieve | None,
-        rag: bool | None,
-        k: int | None,
-        pinned: Iterable[Hit],
-        excluded: Iterable[int],
-    ) -> list[Hit]:
-        pinned = list(pinned)
+    def _hits(self, ask: Ask) -> list[Hit]:
+        pinned = list(ask.pinned)
+        hits, retrieve = ask.hits, ask.retrieve
         self.last_rewrite = None
         if hits is None:
-            use = self.cfg["rag.enabled"] if rag is None else rag
-            query = text
+            use = self.cfg["rag.enabled"] if ask.rag is None else ask.rag
+            query = ask.text
             if use and retrieve:
-                self.last_rewrite = self._standalone(text)
+                self.last_rewrite = self._standalone(ask.text)
                 query = self.last_rewrite.query
-            hits = retrieve(query, k or self.cfg["rag.top_k"]) if (use and retrieve) else []
-        skip = set(excluded) | {h.chunk_id for h in pinned}
+            hits = retrieve(query, ask.k or self.cfg["rag.top_k"]) if (use and retrieve) else []
+        skip = set(ask.excluded) | {h.chunk_id for h in pinned}
         return pinned + [h for h in hits if h.chunk_id not in skip]
 
     def _standalone(self, text: str) -> Any:
@@ -241,45 +207,26 @@ class Conversation:
         self._replace_from = replace_from
         try:
             yield from self._send(
-                text.strip(),
-                cancel=cancel,
-                retrieve=retrieve,
-                hits=hits,
-                rag=rag,
-                k=k,
-                pinned=pinned,
-                excluded=excluded,
-                sampling=sampling,
+                Ask(text.strip(), cancel, retrieve, hits, rag, k, pinned, excluded, sampling)
             )
         finally:
             self._replace_from = None
 
-    def _send(
-        self,
-        text: str,
-        *,
-        cancel: threading.Event | None,
-        retrieve: Retrieve | None,
-        hits: list[Hit] | None,
-        rag: bool | None,
-        k: int | None,
-        pinned: Iterable[Hit],
-        excluded: Iterable[int],
-        sampling: dict[str, Any],
-    ) -> Iterator[Event]:
+    def _send(self, ask: Ask) -> Iterator[Event]:
         """The steps of a turn: sources, the prompt, what was found and left out, the stored
         draft, the streamed answer, the checked and saved result."""
-        use_rag = self.cfg["rag.enabled"] if rag is None else rag
-        t = self._prepare(text, retrieve, hits, rag, k, pinned, excluded, sampling)
-        searched = hits is None and bool(use_rag and retrieve)
+        text, cancel, hits = ask.text, ask.cancel, ask.hits
+        use_rag = self.cfg["rag.enabled"] if ask.rag is None else ask.rag
+        t = self._prepare(ask)
+        searched = hits is None and bool(use_rag and ask.retrieve)
         rw = self.last_rewrite
         query, rewrite = (rw.query, rw.method) if rw is not None else ("", "none")
         yield Retrieved(
             t.plan.hits, evidence=t.quotes, searched=searched, query=query, rewrite=rewrite
         )
-        trimmed = _trimmed(t.plan)
-        if trimmed is not None:
-            yield trimmed
+        left_out = trimmed(t.plan)
+        if left_out is not None:
+            yield left_out
         switch = getattr(self.backend, "use_adapter", None)
         if self.persona is None and switch is not None:
             # retrieval adapter for sources (when the assembly wants it); general chat: bare
@@ -293,7 +240,8 @@ class Conversation:
             else "no_index" if use_rag and hits is None
             else "no_rag"
         )  # fmt: skip
-        done = self._result(t, "".join(pieces), status, error, grounding)
+        stats = {} if t.extractive else self.backend.last_stats()
+        done = checked_answer(t, "".join(pieces), status, error, grounding, stats)
         if status == "error":
             self._guard(self._discard, draft)
         else:
@@ -306,29 +254,17 @@ class Conversation:
         done.session_id = self.session_id
         yield done
 
-    def _prepare(
-        self,
-        text: str,
-        retrieve: Retrieve | None,
-        hits: list[Hit] | None,
-        rag: bool | None,
-        k: int | None,
-        pinned: Iterable[Hit],
-        excluded: Iterable[int],
-        sampling: dict[str, Any],
-    ) -> _Turn:
+    def _prepare(self, ask: Ask) -> Turn:
         """Sources (searched or given), their evidence lines, and the prompt that fits."""
-        found = self._hits(
-            text, hits=hits, retrieve=retrieve, rag=rag, k=k, pinned=pinned, excluded=excluded
-        )
+        found = self._hits(ask)
         asm = self.source_assembly()
         units: list[Any] = []
         if found and (self.cfg["rag.evidence"] or asm.lines or asm.order == "evidence"):
-            asked = self.last_rewrite.query if self.last_rewrite is not None else text
-            units = evidence.rank(asked, found, getattr(retrieve, "embedder", None))
+            asked = self.last_rewrite.query if self.last_rewrite is not None else ask.text
+            units = evidence.rank(asked, found, getattr(ask.retrieve, "embedder", None))
             found = evidence.as_sent(found, units, order=asm.order, lines=asm.lines)
-        params = SamplingParams.from_config(self.cfg, **sampling)
-        p, stored = self._plan(text, found, params.max_tokens, asm)
+        params = SamplingParams.from_config(self.cfg, **ask.sampling)
+        p, stored = self._plan(ask.text, found, params.max_tokens, asm)
         params.max_tokens = p.max_tokens
         quotes = []
         k_quotes = self.cfg["rag.evidence"] or (0 if asm.generates else 1)
@@ -337,11 +273,11 @@ class Conversation:
                 units, p.hits, k=k_quotes,
                 follow_symlinks=self.cfg.get("index.follow_symlinks", "inside"),
             )  # fmt: skip
-        return _Turn(p, stored, asm, params, quotes, bool(p.hits) and not asm.generates)
+        return Turn(p, stored, asm, params, quotes, bool(p.hits) and not asm.generates)
 
     def _stream(
         self,
-        t: _Turn,
+        t: Turn,
         draft: history_writes.Draft,
         pieces: list[str],
         cancel: threading.Event | None,
@@ -379,28 +315,6 @@ class Conversation:
         if status == "ok" and cancel is not None and cancel.is_set():
             status = "cancelled"
         return status, error
-
-    def _result(self, t: _Turn, text: str, status: str, error: str | None, grounding: str) -> Done:
-        """The answer with its citations and quotes checked against the sources sent."""
-        cited = check_citations(text, len(t.plan.hits))
-        stats = {} if t.extractive else self.backend.last_stats()
-        sent = [h.text for h in t.plan.hits]
-        return Done(
-            content=cited.text,
-            status=status,
-            prompt_tokens=int(stats.get("prompt_tokens", 0)),
-            completion_tokens=int(stats.get("completion_tokens", 0)),
-            timings={k: v for k, v in stats.items() if k.endswith(("_s", "per_s"))},
-            sources=t.plan.hits,
-            error=error,
-            evidence=t.quotes,
-            citations=cited.valid,
-            invalid_citations=cited.invalid,
-            unquoted=check_quotes(cited.text, sent) if sent else [],
-            miscited=check_quote_sources(cited.text, sent) if sent else [],
-            grounding=grounding,
-            assembly=t.asm.name if t.plan.hits else "",
-        )
 
     def _guard(self, write: Callable[..., Any], *args: Any) -> Any:
         return history_writes.guarded(self.conn, write, *args)

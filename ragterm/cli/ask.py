@@ -64,6 +64,10 @@ def ask(
     attached = [attach.load(f, max_mb=float(cfg["index.max_file_mb"])) for f in files]
     attach_s = time.monotonic() - t0  # reading, parsing and fitting the files (not the model)
     conn = open_db()
+    # the embedding model and the vector index load in a thread while the chat model loads
+    early = None if (no_rag or attached) else make_retriever(conn, cfg)
+    if early is not None:
+        early.preload()
     conv = open_conversation(
         cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
     )
@@ -72,7 +76,7 @@ def ask(
         t0 = time.monotonic()
         fitted = attach.fit(attached, text, conv, max_tokens=max_tokens)
         attach_s += time.monotonic() - t0
-    retrieve = None if (no_rag or fitted) else make_retriever(conn, cfg)
+    retrieve = None if (no_rag or fitted) else (early or make_retriever(conn, cfg))
     cancel = threading.Event()
     deadline: list[float] = []  # set by Ctrl-C: the model has this long to stop
 

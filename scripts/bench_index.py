@@ -500,7 +500,10 @@ def main() -> int:
             bench_memory(args.folder.resolve(), args.folder.name, args.repeat)
         if args.pydocs:
             label = "pydocs" + (f" (first {args.max_files} pages)" if args.max_files else "")
-            bench_memory(_pydocs_folder(args.max_files), label, args.repeat)
+            folder = _pydocs_folder(args.max_files)
+            bench_memory(folder, label, args.repeat)
+            if folder != PYDOCS / "corpus":
+                shutil.rmtree(folder, ignore_errors=True)  # the copy of the first pages
         return 0
     if args.search_db:
         os.environ["RAGTERM_HOME"] = str(args.search_db / "home")

@@ -9,6 +9,7 @@ from ragterm.engine import evidence
 from ragterm.engine.events import Done, Hit
 from ragterm.engine.evidence import find_evidence
 from ragterm.engine.prompt import check_citations, check_quotes, user_turn
+from tests.helpers import index_folder, write_files
 
 NOTES = """# Tools
 
@@ -30,16 +31,13 @@ def indexed(tmp_path, monkeypatch):
     """A real index (parse, chunk, fastembed, sqlite-vec) of one small notes folder."""
     from ragterm import config
     from ragterm.engine.chat import make_retriever
-    from ragterm.engine.indexer import index_paths
     from ragterm.store.db import connect
 
     monkeypatch.setenv("RAGTERM_INDEX__CHUNK_TOKENS", "48")
-    root = tmp_path / "notes"
-    root.mkdir()
-    (root / "tools.md").write_text(NOTES)
+    root = write_files(tmp_path / "notes", {"tools.md": NOTES})
     cfg = config.load()
     conn = connect()
-    list(index_paths(conn, [root], cfg=cfg))
+    index_folder(conn, root, cfg=cfg)
     return root, make_retriever(conn, cfg)
 
 

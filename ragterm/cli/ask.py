@@ -68,9 +68,14 @@ def ask(
     early = None if (no_rag or attached) else make_retriever(conn, cfg)
     if early is not None:
         early.preload()
-    conv = open_conversation(
-        cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
-    )
+    try:
+        conv = open_conversation(
+            cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
+        )
+    except BaseException:
+        if early is not None:
+            early.wait_preload()  # not exiting while onnxruntime loads in the thread
+        raise
     fitted = None
     if attached:
         t0 = time.monotonic()

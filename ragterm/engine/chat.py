@@ -516,6 +516,9 @@ class IndexSearch:
         """Load the embedding model and the vector index in a thread (Retriever.preload)."""
         self.retriever.preload()
 
+    def wait_preload(self) -> None:
+        self.retriever.wait_preload()
+
     @property
     def embedder(self) -> Any:
         return self.retriever.embedder

@@ -94,7 +94,8 @@ class Retriever:
         self._preloading = threading.Thread(target=work, name="ragterm-preload", daemon=True)
         self._preloading.start()
 
-    def _wait_preload(self) -> None:
+    def wait_preload(self) -> None:
+        """Wait for ``preload`` to end (searches do; so does a caller about to exit)."""
         t = self._preloading
         if t is not None and t is not threading.current_thread():
             t.join()
@@ -107,7 +108,7 @@ class Retriever:
     @property
     def embedder(self) -> Any:
         """The model the stored vectors were made with (queries must use the same one)."""
-        self._wait_preload()
+        self.wait_preload()
         stored = store.index_model(self.conn)
         if self._embedder is None:
             from ragterm.engine.embed import configured_name, load_embedder
@@ -146,7 +147,7 @@ class Retriever:
             raise IndexingError(f"k must be at least 1, not {k}")
         if not query.strip():
             raise IndexingError("the search query is empty", hint="type some words to look for")
-        self._wait_preload()
+        self.wait_preload()
         where, args = self._filters(collections, path_glob)
         depth = max(k * 4, 40)  # candidates per ranking: fusion needs more than k
         keyword: list[tuple[int, float]] = []
@@ -212,7 +213,7 @@ class Retriever:
         self, qvec: np.ndarray, n: int, where: str = "", args: Sequence[Any] = ()
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) best first."""
-        self._wait_preload()
+        self.wait_preload()
         model = store.index_model(self.conn)
         if model is None or not store.has_vec_table(self.conn):
             return []

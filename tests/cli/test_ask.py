@@ -187,3 +187,13 @@ def test_a_file_that_cannot_be_attached_is_one_line(ragterm_cli, tmp_path):
     r = ragterm_cli("ask", "-f", str(tmp_path / "nope.pdf"), "Summarise it")
     assert r.exit_code == 1 and "nope.pdf: no such file" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_a_bad_model_with_an_index_is_one_line_while_retrieval_preloads(ragterm_cli, tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "wifi.md").write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    assert ragterm_cli("index", str(root)).exit_code == 0
+    r = ragterm_cli("ask", "--model", "nope", "What is the office wifi password?")
+    assert r.exit_code == 1 and "unknown model 'nope'" in r.stderr
+    assert "Traceback" not in r.output

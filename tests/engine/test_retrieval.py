@@ -167,6 +167,6 @@ def test_preload_loads_model_and_index_ahead_and_finds_the_same(indexed, retriev
 def test_preload_of_an_empty_index_is_harmless(tmp_path):
     r = Retriever(connect(tmp_path / "empty.db"), cfg=load())
     r.preload()
-    r._wait_preload()
+    r.wait_preload()
     assert r._vindex is None and r._preloading is None
     assert r.vector_search(load_embedder(BUNDLED).embed_query("anything"), 5) == []

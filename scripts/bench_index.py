@@ -16,18 +16,28 @@ Three measurements, each as a ratio or number from one run:
    the embedding model replaced by hashed random vectors (``HashEmbedder``: the model's cost is
    item 1's business), sampling RSS as it goes: memory must stay flat as chunks accumulate.
 
+5. memory (``--folder PATH``, ``--pydocs``): a real folder indexed by ragterm (model load, parse,
+   chunk, embed, write) in one child process, and raw fastembed (``TextEmbedding`` as its docs
+   show it, batch ``embed.batch_size``) embedding exactly the texts ragterm embeds in another:
+   wall, peak RSS (the child's ru_maxrss from wait4), chunks/s and their ratio, from one run.
+   Targets: peak RSS <= 400 MB, throughput >= 0.95x raw.
+
     .venv/bin/python scripts/bench_index.py              # 1-3 (~10 min on 2 cores)
     .venv/bin/python scripts/bench_index.py --skip-embed # only the search part
     .venv/bin/python scripts/bench_index.py --skip-embed --sizes 1000000   # 1M chunks
     .venv/bin/python scripts/bench_index.py --skip-embed --skip-search --big-files 10000
+    .venv/bin/python scripts/bench_index.py --folder .venv/lib/python3.11/site-packages/click
+    .venv/bin/python scripts/bench_index.py --pydocs [--max-files 80]   # pydocs corpus
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -334,6 +344,135 @@ def bench_big_folder(args: argparse.Namespace) -> None:
           + ", ".join(f"{d}: {r:.0f}" for d, r in samples))  # fmt: skip
 
 
+# -- 5. memory and throughput on a real folder, each side in its own process --------------------
+
+PYDOCS = Path(os.environ.get("RAGTERM_PYDOCS", "/work/shared/eval/pydocs"))
+
+
+class _Recorder(HashEmbedder):
+    """The chunker's view of a folder: every text the indexer would hand to the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from ragterm.engine.embed import BUNDLED
+
+        self.name = BUNDLED  # the chunker's settings key includes the model name
+        self.texts: list[str] = []
+
+    def embed(self, texts, batch_size=32):  # type: ignore[no-untyped-def]
+        self.texts.extend(texts)
+        return super().embed(texts, batch_size)
+
+
+def _texts_of(folder: Path) -> list[str]:
+    """The chunk texts ragterm embeds for ``folder``, in the order the indexer meets them (file
+    by file), found with the real walker, parsers and chunker but no model."""
+    from ragterm import config
+    from ragterm.engine.index.pipeline import index_paths
+    from ragterm.store.db import connect
+
+    rec = _Recorder()
+    db = Path(os.environ["RAGTERM_HOME"]) / "texts.db"
+    for _ in index_paths(connect(db), [folder], cfg=config.load(), embedder=rec):
+        pass
+    return rec.texts
+
+
+def _child_main(mode: str, arg: str, out: str) -> None:
+    """One side of the memory bench, in a fresh process: result as JSON into ``out``."""
+    if mode == "ragterm":
+        from ragterm import config
+        from ragterm.engine.embed import bundled_model_dir, load_embedder
+        from ragterm.engine.events import IndexFinished
+        from ragterm.engine.index.pipeline import index_paths
+        from ragterm.store.db import connect
+
+        cfg = config.load()
+        bundled_model_dir()  # copied into the cache once per home: not part of either side
+        t = time.perf_counter()
+        embedder = load_embedder(cfg["embed.model"])
+        counts: dict[str, int] = {}
+        for ev in index_paths(connect(), [Path(arg)], cfg=cfg, embedder=embedder):
+            if isinstance(ev, IndexFinished):
+                counts = ev.counts
+        result = {"wall": time.perf_counter() - t, "n": counts.get("embedded", 0)}
+    else:
+        from ragterm import config
+        from ragterm.engine.embed.local_embedder import BUNDLED_FASTEMBED_NAME, bundled_model_dir
+
+        texts = json.loads(Path(arg).read_text())
+        batch = int(config.load()["embed.batch_size"])
+        folder = str(bundled_model_dir())
+        from fastembed import TextEmbedding
+
+        t = time.perf_counter()
+        model = TextEmbedding(BUNDLED_FASTEMBED_NAME, specific_model_path=folder)
+        n = sum(1 for _ in model.embed(texts, batch_size=batch))
+        result = {"wall": time.perf_counter() - t, "n": n}
+    Path(out).write_text(json.dumps(result))
+
+
+def _run_child(mode: str, arg: str, home: Path) -> dict[str, float]:
+    """Run one side in a child process; its peak RSS is the child's own ru_maxrss (wait4)."""
+    import subprocess
+
+    out = home / f"{mode}.json"
+    env = dict(os.environ, RAGTERM_HOME=str(home / mode))
+    shutil.rmtree(home / mode, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", mode, arg, str(out)], env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"the {mode} child failed with {proc.returncode}")
+    result = json.loads(out.read_text())
+    result["rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    return result
+
+
+def bench_memory(folder: Path, label: str, repeat: int) -> None:
+    home = Path(tempfile.mkdtemp(prefix="ragterm-mem-"))
+    os.environ["RAGTERM_HOME"] = str(home / "prep")
+    texts = _texts_of(folder)
+    texts_file = home / "texts.json"
+    texts_file.write_text(json.dumps(texts))
+    n_files = sum(1 for p in folder.rglob("*") if p.is_file())
+    print(f"\n## memory and throughput: {label} ({n_files} files, {len(texts)} chunk texts)")
+    print("| run | side | wall s | peak RSS MB | chunks/s |")
+    print("|---|---|---|---|---|")
+    rows: dict[str, list[dict[str, float]]] = {"raw": [], "ragterm": []}
+    for r in range(1, repeat + 1):
+        # alternate the order, so neither side always runs on a warmer (or busier) machine
+        for mode in ("raw", "ragterm") if r % 2 else ("ragterm", "raw"):
+            arg = str(texts_file) if mode == "raw" else str(folder)
+            res = _run_child(mode, arg, home)
+            rows[mode].append(res)
+            name = "raw fastembed" if mode == "raw" else "ragterm index"
+            print(f"| {r} | {name} | {res['wall']:.1f} | {res['rss_mb']:.0f} | "
+                  f"{res['n'] / res['wall']:.2f} |", flush=True)  # fmt: skip
+    raw_rate = statistics.median(x["n"] / x["wall"] for x in rows["raw"])
+    rag_rate = statistics.median(x["n"] / x["wall"] for x in rows["ragterm"])
+    raw_rss = max(x["rss_mb"] for x in rows["raw"])
+    rag_rss = max(x["rss_mb"] for x in rows["ragterm"])
+    embedded = {int(x["n"]) for x in rows["ragterm"]}
+    print(f"ragterm embedded {sorted(embedded)} texts (raw: {len(texts)}); median chunks/s "
+          f"ragterm {rag_rate:.2f} vs raw {raw_rate:.2f}: ratio {rag_rate / raw_rate:.3f} "
+          f"(target >= 0.95); peak RSS ragterm {rag_rss:.0f} MB vs raw {raw_rss:.0f} MB "
+          f"(target <= 400)")  # fmt: skip
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _pydocs_folder(max_files: int | None) -> Path:
+    corpus = PYDOCS / "corpus"
+    if not corpus.is_dir():
+        raise SystemExit(f"no pydocs corpus at {corpus} (set RAGTERM_PYDOCS)")
+    if not max_files:
+        return corpus
+    part = Path(tempfile.mkdtemp(prefix="ragterm-pydocs-"))
+    for p in sorted(corpus.iterdir())[:max_files]:
+        shutil.copyfile(p, part / p.name)
+    return part
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--files", type=int, default=1000)
@@ -344,8 +483,28 @@ def main() -> int:
     ap.add_argument("--big-files", type=int, default=0, help="big-folder run with N files")
     ap.add_argument("--tmp", default=None, help="folder for the temporary databases")
     ap.add_argument("--keep", action="store_true", help="keep the synthetic databases")
+    ap.add_argument("--folder", type=Path, help="memory run: index this folder vs raw fastembed")
+    ap.add_argument("--pydocs", action="store_true", help="memory run on the pydocs corpus")
+    ap.add_argument("--max-files", type=int, help="--pydocs: only its first N pages")
+    ap.add_argument("--repeat", type=int, default=1, help="memory runs per side (median)")
     ap.add_argument("--search-db", type=Path, help=argparse.SUPPRESS)  # the search child
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # a memory-run child
     args = ap.parse_args()
+    if args.child:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        _child_main(*args.child)
+        return 0
+    if args.folder or args.pydocs:  # the memory runs alone
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        if args.folder:
+            bench_memory(args.folder.resolve(), args.folder.name, args.repeat)
+        if args.pydocs:
+            label = "pydocs" + (f" (first {args.max_files} pages)" if args.max_files else "")
+            folder = _pydocs_folder(args.max_files)
+            bench_memory(folder, label, args.repeat)
+            if folder != PYDOCS / "corpus":
+                shutil.rmtree(folder, ignore_errors=True)  # the copy of the first pages
+        return 0
     if args.search_db:
         os.environ["RAGTERM_HOME"] = str(args.search_db / "home")
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

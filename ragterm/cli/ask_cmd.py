@@ -64,15 +64,24 @@ def ask(
     attached = [attached_files.load(f, max_mb=float(cfg["index.max_file_mb"])) for f in files]
     attach_s = time.monotonic() - t0  # reading, parsing and fitting the files (not the model)
     conn = open_db()
-    conv = open_conversation(
-        cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
-    )
+    # the embedding model and the vector index load in a thread while the chat model loads
+    early = None if (no_rag or attached) else make_retriever(conn, cfg)
+    if early is not None:
+        early.preload()
+    try:
+        conv = open_conversation(
+            cfg, conn, model=model, persona=persona, session_id=session_id, system_prompt=system
+        )
+    except BaseException:
+        if early is not None:
+            early.wait_preload()  # not exiting while onnxruntime loads in the thread
+        raise
     fitted = None
     if attached:
         t0 = time.monotonic()
         fitted = attached_files.fit(attached, text, conv, max_tokens=max_tokens)
         attach_s += time.monotonic() - t0
-    retrieve = None if (no_rag or fitted) else make_retriever(conn, cfg)
+    retrieve = None if (no_rag or fitted) else (early or make_retriever(conn, cfg))
     cancel = threading.Event()
     deadline: list[float] = []  # set by Ctrl-C: the model has this long to stop
 

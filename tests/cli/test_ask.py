@@ -52,6 +52,7 @@ def test_corrupt_model_file_is_one_line(ragterm_cli, tmp_path, bundled_gguf):
     assert r.exit_code == 1 and "corrupt or truncated" in r.stderr
 
 
+@pytest.mark.slow  # indexes a folder, or a real `ragterm` process
 def test_ask_cites_indexed_files_and_no_rag_skips_them(ragterm_cli, tmp_path):
     root = tmp_path / "kb"
     root.mkdir()
@@ -67,6 +68,7 @@ def test_ask_cites_indexed_files_and_no_rag_skips_them(ragterm_cli, tmp_path):
     assert out["sources"] == [] and out["evidence"] == [] and out["grounding"] == "no_rag"
 
 
+@pytest.mark.slow  # indexes a folder, or a real `ragterm` process
 def test_ask_quotes_the_evidence_line_verbatim_and_says_when_nothing_matches(
     ragterm_cli, tmp_path, monkeypatch
 ):
@@ -120,6 +122,7 @@ def test_system_prompt_and_sampling_flags_are_used(ragterm_cli):
     assert s.system_prompt == "Answer in French." and s.title == "Hello"
 
 
+@pytest.mark.slow  # indexes a folder, or a real `ragterm` process
 def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
     import os
     import signal
@@ -149,6 +152,7 @@ def test_ctrl_c_stops_the_answer_and_saves_it_as_cancelled(ragterm_home):
     assert answer.content and answer.completion_tokens < 2000
 
 
+@pytest.mark.slow  # indexes a folder, or a real `ragterm` process
 def test_ask_with_attached_files_answers_from_them_and_says_what_did_not_fit(
     ragterm_cli, tmp_path, monkeypatch
 ):
@@ -182,4 +186,14 @@ def test_ask_with_attached_files_answers_from_them_and_says_what_did_not_fit(
 def test_a_file_that_cannot_be_attached_is_one_line(ragterm_cli, tmp_path):
     r = ragterm_cli("ask", "-f", str(tmp_path / "nope.pdf"), "Summarise it")
     assert r.exit_code == 1 and "nope.pdf: no such file" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_a_bad_model_with_an_index_is_one_line_while_retrieval_preloads(ragterm_cli, tmp_path):
+    root = tmp_path / "kb"
+    root.mkdir()
+    (root / "wifi.md").write_text("# Office\n\nThe office wifi password is tangerine-42.\n")
+    assert ragterm_cli("index", str(root)).exit_code == 0
+    r = ragterm_cli("ask", "--model", "nope", "What is the office wifi password?")
+    assert r.exit_code == 1 and "unknown model 'nope'" in r.stderr
     assert "Traceback" not in r.output

@@ -8,20 +8,16 @@ from ragterm import config
 from ragterm.engine.answer import attached_files
 from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Done, Retrieved, Trimmed
-from ragterm.engine.models.llm import LocalLlama
 from ragterm.engine.retrieve.hybrid_search import has_index
 from ragterm.errors import RagtermError
 from ragterm.store.db import connect
 from tests.engine.test_parse import make_docx, make_pdf
 
 
-@pytest.fixture(scope="module")
-def model():
-    from ragterm.engine.models.registry import bundled_chat_path
-
-    m = LocalLlama(bundled_chat_path(), n_ctx=1024, threads=2)
-    yield m
-    m.close()
+@pytest.fixture
+def model(bundled_llama):
+    """The session's bundled model (tests/engine/conftest.py)."""
+    return bundled_llama
 
 
 @pytest.fixture

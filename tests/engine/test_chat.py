@@ -24,11 +24,10 @@ GEMMA_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def model(bundled_gguf_path):
-    m = LocalLlama(bundled_gguf_path, n_ctx=1024, threads=2)
-    yield m
-    m.close()
+@pytest.fixture
+def model(bundled_llama):
+    """The session's bundled model (tests/engine/conftest.py)."""
+    return bundled_llama
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,15 @@ import pytest
 from ragterm import config
 from ragterm.engine.answer.conversation import Conversation
 from ragterm.engine.events import Done, Token
-from ragterm.engine.models.llm import LocalLlama, RemoteOpenAI
+from ragterm.engine.models.llm import RemoteOpenAI
 from ragterm.store import chats
 from ragterm.store.db import connect
 
 
-@pytest.fixture(scope="module")
-def model():
-    from ragterm.engine.models.registry import bundled_chat_path
-
-    m = LocalLlama(bundled_chat_path(), n_ctx=1024, threads=2)
-    yield m
-    m.close()
+@pytest.fixture
+def model(bundled_llama):
+    """The session's bundled model (tests/engine/conftest.py)."""
+    return bundled_llama
 
 
 @pytest.fixture

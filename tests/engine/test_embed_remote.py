@@ -3,7 +3,6 @@ the bundled MiniLM through fastembed): same vectors, batching, retries, clear fa
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ragterm.engine.index.pipeline import MODEL_KEY, index_paths
 from ragterm.engine.retrieve.hybrid_search import Retriever
 from ragterm.errors import IndexingError, ModelError
 from ragterm.store.db import connect, get_meta
+from tests.helpers import free_port
 
 TEXTS = [
     "How do I parse command-line arguments?",
@@ -48,12 +48,6 @@ def remote_cfg(url: str, **extra):
         **{"embed.backend": "remote", "embed.url": url, "embed.remote_model": "all-MiniLM-L6-v2"},
         **extra,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_remote_vectors_match_local_ones_and_come_in_batches(server, local):

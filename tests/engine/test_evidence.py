@@ -10,6 +10,7 @@ from ragterm.engine.events import Done
 from ragterm.engine.retrieve import evidence
 from ragterm.engine.retrieve.evidence import find_evidence
 from ragterm.engine.retrieve.hits import Hit
+from tests.helpers import index_folder, write_files
 
 NOTES = """# Tools
 
@@ -31,16 +32,13 @@ def indexed(tmp_path, monkeypatch):
     """A real index (parse, chunk, fastembed, sqlite-vec) of one small notes folder."""
     from ragterm import config
     from ragterm.engine.answer.conversation import make_retriever
-    from ragterm.engine.index.pipeline import index_paths
     from ragterm.store.db import connect
 
     monkeypatch.setenv("RAGTERM_INDEX__CHUNK_TOKENS", "48")
-    root = tmp_path / "notes"
-    root.mkdir()
-    (root / "tools.md").write_text(NOTES)
+    root = write_files(tmp_path / "notes", {"tools.md": NOTES})
     cfg = config.load()
     conn = connect()
-    list(index_paths(conn, [root], cfg=cfg))
+    index_folder(conn, root, cfg=cfg)
     return root, make_retriever(conn, cfg)
 
 

@@ -21,6 +21,7 @@ from ragterm.errors import IndexingError
 from ragterm.store import index_rows as store
 from ragterm.store.db import connect
 from tests.engine.test_parse import make_pdf
+from tests.helpers import assert_consistent
 
 COFFEE = "# Coffee\n\nGrind the beans coarsely, then steep them in hot water for four minutes.\n"
 TEA = "Green tea wants water at eighty degrees and two minutes at most.\n"
@@ -64,24 +65,6 @@ def files_by_status(events) -> dict[str, set[str]]:
         if isinstance(e, FileDone):
             out.setdefault(e.status, set()).add(e.path)
     return out
-
-
-def assert_consistent(conn) -> None:
-    """FTS matches the chunks, every chunk has a vector, no vector is orphaned or unindexed."""
-    conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
-    (orphans,) = conn.execute(
-        "SELECT count(*) FROM chunks c LEFT JOIN vectors v USING (content_hash) WHERE v.id IS NULL"
-    ).fetchone()
-    assert orphans == 0
-    (unused,) = conn.execute(
-        "SELECT count(*) FROM vectors v WHERE NOT EXISTS "
-        "(SELECT 1 FROM chunks c WHERE c.content_hash = v.content_hash)"
-    ).fetchone()
-    assert unused == 0
-    if store.has_vec_table(conn):
-        ids = {r[0] for r in conn.execute("SELECT id FROM vectors")}
-        bits = {r[0] for r in conn.execute(f"SELECT rowid FROM {store.VEC_TABLE}")}
-        assert ids == bits
 
 
 def test_first_index_reports_every_file_and_search_cites_it(conn, folder, embedder):

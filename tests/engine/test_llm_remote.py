@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -17,12 +16,7 @@ from ragterm.engine.models.llm import RemoteOpenAI, SamplingParams
 from ragterm.errors import GenerationError
 from ragterm.store import chats
 from ragterm.store.db import connect
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="module")

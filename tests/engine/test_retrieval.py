@@ -11,6 +11,7 @@ from ragterm.engine.retrieve.hybrid_search import Retriever, fts_query, has_inde
 from ragterm.errors import IndexingError
 from ragterm.store import index_rows as store
 from ragterm.store.db import connect
+from tests.helpers import write_files
 
 FILES = {
     "kitchen/bread.md": "# Bread\n\nKnead the dough for ten minutes, then let it rise "
@@ -30,10 +31,7 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory, embedder):
-    root = tmp_path_factory.mktemp("corpus") / "home"
-    for rel, text in FILES.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
+    root = write_files(tmp_path_factory.mktemp("corpus") / "home", FILES)
     conn = connect(tmp_path_factory.mktemp("db") / "index.db")
     list(index_paths(conn, [root], embedder=embedder, cfg=load()))
     yield conn, root
@@ -152,3 +150,23 @@ def test_bit_scan_agrees_with_vec0_knn_and_sees_new_vectors(tmp_path, embedder):
     list(index_paths(conn, [root], embedder=embedder, cfg=load()))
     assert r.search("magma chamber", k=1)[0].rel_path == "n9.txt"
     assert r.search("magma chamber", k=1, mode="vector")[0].rel_path == "n9.txt"
+
+
+def test_preload_loads_model_and_index_ahead_and_finds_the_same(indexed, retriever):
+    ahead = Retriever(indexed[0], cfg=load())  # loads its own model (the cached one)
+    ahead.preload()
+    ahead.preload()  # a second call while the first runs is a no-op
+    got = ahead.search("how long should bread dough rise", k=3)
+    assert ahead._vindex is not None and len(ahead._vindex) > 0
+    want = retriever.search("how long should bread dough rise", k=3)
+    assert [(h.chunk_id, round(h.score, 6)) for h in got] == [
+        (h.chunk_id, round(h.score, 6)) for h in want
+    ]
+
+
+def test_preload_of_an_empty_index_is_harmless(tmp_path):
+    r = Retriever(connect(tmp_path / "empty.db"), cfg=load())
+    r.preload()
+    r.wait_preload()
+    assert r._vindex is None and r._preloading is None
+    assert r.vector_search(load_embedder(BUNDLED).embed_query("anything"), 5) == []

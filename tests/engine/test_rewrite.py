@@ -9,12 +9,11 @@ import pytest
 
 from ragterm import config
 from ragterm.engine.answer.conversation import Conversation, make_retriever
-from ragterm.engine.embed import BUNDLED, load_embedder
 from ragterm.engine.events import Retrieved
-from ragterm.engine.index.pipeline import index_paths
 from ragterm.engine.models.llm import LocalLlama
 from ragterm.engine.retrieve import query_rewrite
 from ragterm.store.db import connect
+from tests.helpers import index_folder, write_files
 
 TURNS = [("How can I copy a whole directory tree?", "shutil.copytree(src, dst) copies it.")]
 
@@ -34,14 +33,10 @@ def test_a_question_that_stands_alone_is_searched_as_typed():
     assert query_rewrite.standalone("and delete it?", TURNS, "off").query == "and delete it?"
 
 
-def test_auto_uses_terms_for_the_small_bundled_model(bundled_gguf):
-    model = LocalLlama(bundled_gguf, n_ctx=1024, threads=2)
-    try:
-        assert query_rewrite.resolve_mode("auto", model) == "terms"
-        assert "too small" in query_rewrite.describe("auto", model)
-        assert query_rewrite.parse_params("1.5B") == 1.5e9
-    finally:
-        model.close()
+def test_auto_uses_terms_for_the_small_bundled_model(bundled_llama):
+    assert query_rewrite.resolve_mode("auto", bundled_llama) == "terms"
+    assert "too small" in query_rewrite.describe("auto", bundled_llama)
+    assert query_rewrite.parse_params("1.5B") == 1.5e9
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +48,23 @@ def chat_model():
     m.close()
 
 
+TREES = (
+    "# Copying and removing folders\n\nshutil.copytree copies a whole directory tree; "
+    "shutil.rmtree removes a directory tree with every file in it.\n"
+)
+PHOTOS = (
+    "# Deleting photos\n\nHow do I delete them again? Delete blurry holiday pictures again "
+    "after the trip; keep the sharp ones.\n"
+)
+SOUP = "# Soup\n\nSimmer the onions for ten minutes, then add stock.\n"
+
+
 @pytest.fixture
 def indexed(tmp_path: Path):
     docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "trees.md").write_text(
-        "# Copying and removing folders\n\nshutil.copytree copies a whole directory tree; "
-        "shutil.rmtree removes a directory tree with every file in it.\n"
-    )
-    (docs / "photos.md").write_text(
-        "# Deleting photos\n\nHow do I delete them again? Delete blurry holiday pictures again "
-        "after the trip; keep the sharp ones.\n"
-    )
-    (docs / "soup.md").write_text("# Soup\n\nSimmer the onions for ten minutes, then add stock.\n")
+    write_files(docs, {"trees.md": TREES, "photos.md": PHOTOS, "soup.md": SOUP})
     conn = connect()
-    list(index_paths(conn, [docs], embedder=load_embedder(BUNDLED)))
+    index_folder(conn, docs)
     return conn
 
 

@@ -136,28 +136,6 @@ def db_counts(db: Path) -> dict[str, Any]:
         conn.close()
 
 
-def assert_consistent(db: Path) -> None:
-    """FTS agrees with the chunks, every chunk has a vector, no vector is orphaned."""
-    from ragterm.store import index_rows as store
-    from ragterm.store.db import connect
-
-    conn = connect(db)
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
-        (orphans,) = conn.execute(
-            "SELECT count(*) FROM chunks c LEFT JOIN vectors v USING (content_hash) "
-            "WHERE v.id IS NULL AND c.file_id IN (SELECT id FROM files WHERE status = 'indexed')"
-        ).fetchone()
-        assert orphans == 0
-        if store.has_vec_table(conn):
-            ids = {r[0] for r in conn.execute("SELECT id FROM vectors")}
-            bits = {r[0] for r in conn.execute(f"SELECT rowid FROM {store.VEC_TABLE}")}
-            assert ids == bits
-    finally:
-        conn.close()
-
-
 def search_results(db: Path, queries: list[str], k: int = 5) -> list[list[tuple]]:
     from ragterm import config
     from ragterm.engine.embed import BUNDLED, load_embedder

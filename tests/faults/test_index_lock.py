@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.conftest import (
-    assert_consistent,
     env_for,
     indexing,
     kill,
@@ -16,6 +15,7 @@ from tests.faults.conftest import (
     wait_until,
     write_corpus,
 )
+from tests.helpers import assert_consistent
 
 
 @pytest.mark.slow
@@ -45,4 +45,4 @@ def test_second_indexer_is_refused_readers_keep_working_and_a_kill_frees_the_loc
     kill(first)  # the kernel drops its lock: the next run needs no clean-up
     again = ragterm(home, "index", str(small))
     assert again.returncode == 0, again.stderr
-    assert_consistent(home / "data" / "ragterm.db")
+    assert_consistent(home / "data" / "ragterm.db", after_a_kill=True)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import (
-    assert_consistent,
     db_counts,
     env_for,
     indexing,
@@ -22,6 +21,7 @@ from tests.faults.conftest import (
     wait_until,
     write_corpus,
 )
+from tests.helpers import assert_consistent
 
 SEED = 20261202
 KILLS = 10
@@ -77,7 +77,7 @@ def test_sigkill_at_random_moments_then_rerun_matches_a_clean_index(tmp_path):
         time.sleep(rng.uniform(0, span))
         kill(proc)
         db = home / "data" / "ragterm.db"
-        assert_consistent(db)  # after every kill, before any repair
+        assert_consistent(db, after_a_kill=True)  # after every kill, before any repair
         assert search_works(db)
         survived += 1
     r = ragterm(home, "index", str(folder), env=env)
@@ -89,7 +89,7 @@ def test_sigkill_at_random_moments_then_rerun_matches_a_clean_index(tmp_path):
     r = ragterm(clean, "index", str(folder), env=env_for(clean, RAGTERM_EMBED__BATCH_SIZE="4"))
     assert r.returncode == 0, r.stderr
     got, want = home / "data" / "ragterm.db", clean / "data" / "ragterm.db"
-    assert_consistent(got)
+    assert_consistent(got, after_a_kill=True)
     assert db_counts(got) == db_counts(want)
     assert search_results(got, QUERIES) == search_results(want, QUERIES)
     assert survived == KILLS

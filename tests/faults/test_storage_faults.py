@@ -147,7 +147,7 @@ def test_disk_full_in_process_via_page_limit(tmp_path):
     from ragterm.engine.index.pipeline import index_paths
     from ragterm.errors import StorageError
     from ragterm.store.db import connect
-    from tests.faults.conftest import assert_consistent
+    from tests.helpers import assert_consistent
 
     small = write_corpus(tmp_path / "small", n=4)
     more = write_corpus(tmp_path / "more", n=30, seed=9)
@@ -159,7 +159,7 @@ def test_disk_full_in_process_via_page_limit(tmp_path):
         list(index_paths(conn, [more]))
     assert "full" in err.value.message and "free some disk space" in err.value.hint
     conn.close()
-    assert_consistent(paths.db_path())
+    assert_consistent(paths.db_path(), after_a_kill=True)
     assert db_counts(paths.db_path())["files"]["indexed"] >= 4
     conn = connect()
     list(index_paths(conn, [more]))

@@ -7,25 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from ragterm.engine.embed import BUNDLED, load_embedder
-from ragterm.engine.index.pipeline import index_paths
 from ragterm.store.db import connect
 from ragterm.tui.app import RagtermApp
 from ragterm.tui.widgets.chat_message import ChatMessage
+from tests.engine.test_rewrite import SOUP, TREES
+from tests.helpers import index_folder, write_files
 from tests.tui.conftest import ask, ready, wait_for
 
 
 @pytest.fixture
 def indexed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "trees.md").write_text(
-        "# Copying and removing folders\n\nshutil.copytree copies a whole directory tree; "
-        "shutil.rmtree removes a directory tree with every file in it.\n"
-    )
-    (docs / "soup.md").write_text("# Soup\n\nSimmer the onions for ten minutes, then add stock.\n")
+    docs = write_files(tmp_path / "docs", {"trees.md": TREES, "soup.md": SOUP})
     conn = connect()
-    list(index_paths(conn, [docs], embedder=load_embedder(BUNDLED)))
+    index_folder(conn, docs)
     conn.close()
     monkeypatch.setenv("RAGTERM_RAG__THRESHOLD", "0")
     monkeypatch.setenv("RAGTERM_RAG__TOP_K", "1")

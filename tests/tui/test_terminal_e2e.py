@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 TMUX = shutil.which("tmux")
-pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+pytestmark = [
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed"),
+    pytest.mark.slow,  # a real terminal, a real `ragterm` process and model
+]
 
 
 def ragterm_exe() -> str:

@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,16 @@ _TOKENIZER_CONFIG = {
 }
 _SPECIAL_TOKENS = {k: v for k, v in _TOKENIZER_CONFIG.items() if k.endswith("_token")}
 _CONFIG = {"model_type": "bert", "hidden_size": BUNDLED_DIM, "pad_token_id": 0}
+
+# A batch's memory grows with texts x length x (length + a constant): the attention scores are
+# length^2 per head, the feed-forward activations length x 4 hidden. onnxruntime's memory arena
+# keeps the most that one batch ever needed, so the batch size bounds the indexer's peak memory:
+# 32 chunks of 256 tokens took 1.7 GB. Batches are cut where that estimate would pass the budget of
+# two texts of 256 tokens (~350 MB peak with the model; short texts go many at a time). Measured on
+# 2 cores, small batches of sorted texts embed as fast as big ones (scripts/bench_index.py
+# --folder); the arena off saved memory too but cost 30-40% of the speed.
+BATCH_FFN = 128  # the feed-forward's share, in the units of one attention row (4 x 384 / 12)
+BATCH_BUDGET = 2 * 256 * (256 + BATCH_FFN)
 
 
 def _bundled_sources() -> tuple[Path, Path]:
@@ -111,13 +121,17 @@ class Embedder:
             if name == BUNDLED:
                 folder = bundled_model_dir()
                 self._model = TextEmbedding(
-                    BUNDLED_FASTEMBED_NAME, specific_model_path=str(folder), threads=threads
+                    BUNDLED_FASTEMBED_NAME,
+                    specific_model_path=str(folder),
+                    threads=threads,
                 )
                 self.dim = BUNDLED_DIM
                 self.max_tokens = BUNDLED_MAX_TOKENS
             else:
                 self._model = TextEmbedding(
-                    name, cache_dir=str(paths.cache_dir() / "fastembed"), threads=threads
+                    name,
+                    cache_dir=str(paths.cache_dir() / "fastembed"),
+                    threads=threads,
                 )
                 self.dim = int(self._model.embedding_size)
                 self.max_tokens = 512
@@ -135,6 +149,7 @@ class Embedder:
                 "model (ragterm config set embed.model bundled:all-MiniLM-L6-v2)",
             ) from exc
         self._tokenizer = self._find_tokenizer()
+        self._last_query: tuple[str, np.ndarray] | None = None
 
     def _find_tokenizer(self) -> Any:
         inner = getattr(self._model, "model", None)
@@ -166,26 +181,59 @@ class Embedder:
         return list(self._tokenizer.encode(text, add_special_tokens=False).offsets)
 
     def embed(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
-        """Rows in input order. Texts are embedded shortest first, so each batch pads to
-        similar lengths (less wasted work than padding short chunks to a long neighbour)."""
+        """Rows in input order, L2-normalised.
+
+        Each distinct text is embedded once. Texts go shortest first, so a batch pads to similar
+        lengths, and a batch ends at ``batch_size`` texts or at ``BATCH_BUDGET`` (texts x length
+        x (length + BATCH_FFN)), whichever comes first: long texts go a few at a time, which
+        bounds the memory a batch takes without slowing short ones down."""
         items = list(texts)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        ordered = [items[i] for i in order]
-        vecs = np.asarray(list(self._model.embed(ordered, batch_size=batch_size)), dtype=np.float32)
-        out = np.empty_like(vecs)
-        out[np.asarray(order)] = vecs
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        where: dict[str, int] = {}
+        rows = [where.setdefault(t, len(where)) for t in items]
+        unique = list(where)
+        del where
+        cap = self.max_tokens
+        lengths = [min(n + 2, cap) for n in _count_tokens(self._tokenizer, unique)]
+        order = sorted(range(len(unique)), key=lengths.__getitem__)
+        out = np.empty((len(unique), self.dim), dtype=np.float32)
+        for batch in _batches(order, lengths, max(batch_size, 1)):
+            vecs = self._model.embed([unique[i] for i in batch], batch_size=len(batch))
+            out[batch] = np.asarray(list(vecs), dtype=np.float32)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out if len(unique) == len(items) else out[rows]
 
     def embed_query(self, text: str) -> np.ndarray:
+        """The query's unit vector; the last one is kept (a question is searched, then its
+        evidence scored: one embedding for both)."""
+        last = self._last_query
+        if last is not None and last[0] == text:
+            return last[1].copy()
         inner = self._model
         if hasattr(inner, "query_embed"):
             vec = np.asarray(next(iter(inner.query_embed([text]))), dtype=np.float32)
         else:  # pragma: no cover
             vec = self.embed([text])[0]
-        return vec / max(float(np.linalg.norm(vec)), 1e-12)
+        vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
+        self._last_query = (text, vec)
+        return vec.copy()
+
+
+def _batches(order: list[int], lengths: list[int], most: int) -> Iterator[list[int]]:
+    """``order`` (indices, shortest first) cut into batches within ``most`` texts and
+    ``BATCH_BUDGET`` (the padded batch's texts x length x (length + BATCH_FFN))."""
+    batch: list[int] = []
+    for i in order:
+        longest = lengths[i]  # sorted: the newest text is the longest
+        if batch and (
+            len(batch) >= most or (len(batch) + 1) * longest * (longest + BATCH_FFN) > BATCH_BUDGET
+        ):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def _count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:

@@ -11,6 +11,7 @@ scores); the defaults were tuned on the pydocs dev set (docs/benchmarks.md).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def fts_query(text: str) -> str | None:
 
 
 class Retriever:
-    """Search the index. Cheap to create; the embedding model loads on the first vector search."""
+    """Search the index. Cheap to create; the embedding model loads on the first vector search,
+    or beforehand in a thread with ``preload``."""
 
     def __init__(self, conn: Connection, embedder: Any = None, cfg: Any = None) -> None:
         if cfg is None:
@@ -68,10 +70,45 @@ class Retriever:
         self.cfg = cfg
         self._embedder = embedder
         self._vindex: Any = None  # store.vectors.VectorIndex, opened on the first vector search
+        self._preloading: threading.Thread | None = None
+
+    def preload(self) -> None:
+        """Load the embedding model, run it once and read the vector index in a thread, so that
+        the first question does not wait for them (``ask`` starts this before it loads the chat
+        model). A search waits for it to end; a failure here is left for that search to raise."""
+        if self._preloading is not None:
+            return
+
+        def work() -> None:
+            try:
+                model = store.index_model(self.conn)
+                if model is None:
+                    return
+                self.embedder.embed_query("warm up")  # the first run of a model is the slowest
+                if store.has_vec_table(self.conn):
+                    self._open_vindex(model[1])
+                    len(self._vindex)  # reads the bit codes (store.vectors)
+            except Exception:  # the search that needs it raises it again
+                pass
+
+        self._preloading = threading.Thread(target=work, name="ragterm-preload", daemon=True)
+        self._preloading.start()
+
+    def wait_preload(self) -> None:
+        """Wait for ``preload`` to end (searches do; so does a caller about to exit)."""
+        t = self._preloading
+        if t is not None and t is not threading.current_thread():
+            t.join()
+            self._preloading = None
+
+    def _open_vindex(self, dim: int) -> None:
+        if self._vindex is None:
+            self._vindex = vector_rows.open_index(self.conn, dim, self.cfg["index.vector_store"])
 
     @property
     def embedder(self) -> Any:
         """The model the stored vectors were made with (queries must use the same one)."""
+        self.wait_preload()
         stored = store.index_model(self.conn)
         if self._embedder is None:
             from ragterm.engine.embed import configured_name, load_embedder
@@ -110,6 +147,7 @@ class Retriever:
             raise IndexingError(f"k must be at least 1, not {k}")
         if not query.strip():
             raise IndexingError("the search query is empty", hint="type some words to look for")
+        self.wait_preload()
         where, args = self._filters(collections, path_glob)
         depth = max(k * 4, 40)  # candidates per ranking: fusion needs more than k
         keyword: list[tuple[int, float]] = []
@@ -175,6 +213,7 @@ class Retriever:
         self, qvec: np.ndarray, n: int, where: str = "", args: Sequence[Any] = ()
     ) -> list[tuple[int, float]]:
         """(chunk id, cosine) best first."""
+        self.wait_preload()
         model = store.index_model(self.conn)
         if model is None or not store.has_vec_table(self.conn):
             return []
@@ -206,8 +245,7 @@ class Retriever:
 
     def _hamming_candidates(self, qvec: np.ndarray, want: int, dim: int) -> list[int]:
         """``want`` candidate vector ids for ``qvec`` from the vector index (store.vectors)."""
-        if self._vindex is None:
-            self._vindex = vector_rows.open_index(self.conn, dim, self.cfg["index.vector_store"])
+        self._open_vindex(dim)
         return self._vindex.candidates(qvec, want)
 
     def _exact_filtered(

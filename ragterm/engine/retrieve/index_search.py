@@ -18,6 +18,13 @@ class IndexSearch:
     def __call__(self, query: str, k: int) -> list[Hit]:
         return self.retriever.search(query, k=k, threshold=self.threshold)
 
+    def preload(self) -> None:
+        """Load the embedding model and the vector index in a thread (Retriever.preload)."""
+        self.retriever.preload()
+
+    def wait_preload(self) -> None:
+        self.retriever.wait_preload()
+
     @property
     def embedder(self) -> Any:
         return self.retriever.embedder

@@ -1,10 +1,11 @@
 """Answer assembly: what a turn with sources sends to the model, chosen from what the model can do.
 
-One prompt does not serve every model. The bundled 135M model answers best from a few excerpted
-lines, best evidence first, with strict quote-or-refuse rules and its retrieval adapter; a 1B+
-instruct model (or a server) given the same two lines per source refuses or cites without
-answering, and answers most questions when it gets whole chunks and is asked for the answer
-first. ``rag.assembly`` picks one of:
+One prompt does not serve every model. The bundled 135M model, generating, names the right thing
+less often than the best evidence line already holds it (on every answer set, the never-tuned
+READMEs test set included: docs/benchmarks.md), so for it the answer is that line, quoted and
+labelled; a 1B+ instruct model (or a server) given two excerpted lines per source refuses or
+cites without answering, and answers most questions when it gets whole chunks and is asked for
+the answer first. ``rag.assembly`` picks one of:
 
 - ``whole``: whole chunks in the search's order; the answer first, in a sentence that names the
   thing asked about, then the citation. No adapter.
@@ -25,7 +26,7 @@ from ragterm.engine.answer.prompt import ANSWER_FIRST_RULES, GROUNDING_RULES, NO
 from ragterm.engine.retrieve.query_rewrite import model_is_capable
 
 NAMES = ("whole", "excerpts", "extractive")
-SMALL_MODEL_DEFAULT = "excerpts"  # measured: docs/benchmarks.md, "answer assembly"
+SMALL_MODEL_DEFAULT = "extractive"  # measured: docs/benchmarks.md, "Answer assembly"
 
 
 @dataclass(frozen=True)

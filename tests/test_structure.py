@@ -16,7 +16,6 @@ MAX_LINES = 400
 # grow, and once it is under MAX_LINES it must leave this list (the test says so).
 TOO_LONG: dict[str, int] = {
     "ragterm/engine/index/pipeline.py": 523,
-    "ragterm/engine/retrieve/evidence.py": 466,
 }
 
 

@@ -32,7 +32,7 @@ import numpy as np
 from ragterm.engine.index.chunk import Chunk, chunk_parsed
 from ragterm.engine.index.parse import Parsed, ParseFailed, SkipFile, kind_of, parse_bytes
 from ragterm.engine.index.walk import sniff
-from ragterm.engine.retrieve import evidence
+from ragterm.engine.retrieve import evidence_units
 from ragterm.engine.retrieve.hits import Hit
 from ragterm.errors import RagtermError
 
@@ -41,7 +41,7 @@ RESCORE = 32  # chunks re-scored with the embedding model, after the keyword ran
 SOURCE_OVERHEAD = 12  # tokens a source costs beyond its text (prompt.plan counts the same)
 # what a request about a whole document says besides its subject: not evidence of a topic
 _GENERIC = frozenset(
-    evidence.terms(
+    evidence_units.terms(
         "summarise summarize summary summarising summarizing review explain describe document "
         "documents doc file files page pages text article paper content contents main key point "
         "points brief briefly overview short tldr please give write list read attached"
@@ -352,8 +352,8 @@ def rank(f: Attachment, question: str, cfg: Any, embedder: Any = None) -> tuple[
     model as in retrieve.evidence) or ``start`` (document order: the question names nothing in
     the file, as "summarise this" does)."""
     chunks = f.chunks(cfg)
-    q_terms = [t for t in dict.fromkeys(evidence.terms(question)) if t not in _GENERIC]
-    held = [set(evidence.terms(c.embed_text)) for c in chunks]
+    q_terms = [t for t in dict.fromkeys(evidence_units.terms(question)) if t not in _GENERIC]
+    held = [set(evidence_units.terms(c.embed_text)) for c in chunks]
     n = len(chunks)
     idf = {t: math.log(1 + n / (1 + sum(t in h for h in held))) for t in q_terms}
     total = sum(idf.values()) or 1.0
@@ -364,7 +364,7 @@ def rank(f: Attachment, question: str, cfg: Any, embedder: Any = None) -> tuple[
     top = order[:RESCORE]
     cos = _cosines(f, question, top, cfg, embedder)
     if cos is not None:
-        w = evidence.KEYWORD_WEIGHT
+        w = evidence_units.KEYWORD_WEIGHT
         score = {i: w * kw[i] + (1 - w) * c for i, c in zip(top, cos, strict=True)}
         top = sorted(top, key=lambda i: (-score[i], i))
     return top + order[RESCORE:], "question"

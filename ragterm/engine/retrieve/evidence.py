@@ -8,49 +8,36 @@ still holds it, with its current line number. Otherwise it is marked ``changed``
 
 Scoring mixes keyword overlap (IDF over the retrieved units, light stemming, identifiers split at
 ``_`` and ``.``) with the embedding model's cosine between question and unit; the weights were
-measured on the answers dev set (scripts/bench_answers.py, docs/benchmarks.md).
+measured on the answers dev set (scripts/bench_answers.py, docs/benchmarks.md). Units and their
+scores are ``evidence_units``'; this module picks the best and checks them against the file.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from ragterm.engine.index.parse import ParseFailed, SkipFile, parse_bytes
 from ragterm.engine.index.parse.html import SOFT_HEADING
 from ragterm.engine.index.walk import link_rule
+from ragterm.engine.retrieve.evidence_units import (
+    KEYWORD_WEIGHT,
+    Embedder,
+    Unit,
+    collapse_spaces,
+    last_heading,
+    score_units,
+    split_line,
+    units_of,
+)
 from ragterm.engine.retrieve.hits import Hit
 
-KEYWORD_WEIGHT = 0.6  # share of the keyword score in a unit's score (the rest: embedding cosine)
-MAX_UNIT_CHARS = 160  # longer lines are cut into sentences (a quote is a sentence or a line)
-MIN_UNIT_CHARS = 12  # shorter units ("}", "Parameters") are never evidence on their own
 CONTEXT_CHARS = 100  # a line this short just above a quote is shown with it (it often names it)
-
-STOPWORDS = frozenset(
-    """a an and are as at be but by can do does for from has have how i if in into is it its of on
-    or so such that the their then there these they this to was were what when where which who why
-    will with you your my me we our function method class module attribute option
-    use used using give gives given tell tells which whose kind""".split()
-)
-_WORD = re.compile(r"[A-Za-z0-9_]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(])")
-_SPACE = re.compile(r"\s+")
-# a signature or definition line: "shutil.rmtree(path, ...)", "class csv.DictReader(f, ...)"
-_DEFINITION = re.compile(r"^(?:(?:async |abstract |class |exception |def )+)?[A-Za-z_][\w.]*[(\[]")
-
-
-class Embedder(Protocol):
-    def embed(self, texts: Any, batch_size: int = ...) -> np.ndarray: ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
 
 
 @dataclass
@@ -93,109 +80,6 @@ class Evidence:
         return ""
 
 
-# -- words ---------------------------------------------------------------------------------------
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ies", "es", "ed", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
-
-
-def terms(text: str) -> list[str]:
-    """Content words of ``text``, stemmed; identifiers also count by their parts."""
-    out: list[str] = []
-    for raw in _WORD.findall(text):
-        low = raw.lower()
-        parts = [low] + ([p for p in low.split("_") if p] if "_" in low else [])
-        for p in parts:
-            if p not in STOPWORDS and len(p) > 1:
-                out.append(_stem(p))
-    return out
-
-
-def _norm(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
-
-
-# -- units ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Unit:
-    source: int
-    hit: Hit
-    text: str
-    line: int | None
-    score: float = 0.0
-    owner: _Unit | None = None  # the definition line this one sits under ("shutil.rmtree(...)")
-
-    @property
-    def named(self) -> str:
-        return self.owner.text if self.owner is not None else ""
-
-
-def _split(text: str) -> list[str]:
-    """A line, or its sentences when it is a long paragraph (HTML and DOCX blocks)."""
-    text = text.strip()
-    if len(text) <= MAX_UNIT_CHARS:
-        return [text] if text else []
-    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
-
-
-def units_of(hits: Sequence[Hit]) -> list[_Unit]:
-    """Every candidate line of the retrieved chunks, as the model saw them."""
-    out: list[_Unit] = []
-    for n, hit in enumerate(hits, 1):
-        owner: _Unit | None = None
-        for i, line in enumerate(hit.text.split("\n")):
-            line_no = hit.start_line + i if hit.start_line is not None else None
-            for piece in _split(line):
-                if _DEFINITION.match(piece):  # a signature, however short ("os.getcwd()")
-                    owner = _Unit(n, hit, piece, line_no)
-                    out.append(owner)
-                elif len(piece) >= MIN_UNIT_CHARS:
-                    out.append(_Unit(n, hit, piece, line_no, owner=owner))
-    return out
-
-
-def score_units(
-    question: str,
-    units: Sequence[_Unit],
-    embedder: Embedder | None = None,
-    keyword_weight: float = KEYWORD_WEIGHT,
-) -> np.ndarray:
-    """Each unit's score in [0, 1]: IDF-weighted share of the question's terms it holds, mixed
-    with the embedding cosine. The words of its heading and of the signature it sits under count
-    as its own (a description rarely repeats the name it describes: "Which shutil function
-    deletes a tree?" must find the line under ``shutil.rmtree(...)``); so do joined word pairs
-    of the question that a unit holds ("deep copy" -> deepcopy)."""
-    if not units:
-        return np.zeros(0, dtype=np.float32)
-    unit_terms = [set(terms(f"{_last(u.hit.heading)} {u.named} {u.text}")) for u in units]
-    q_terms = list(dict.fromkeys(terms(question)))
-    words = [w.lower() for w in _WORD.findall(question)]
-    held = set().union(*unit_terms)
-    # "deep copy" asks for deepcopy, "base name" for basename: joined pairs an identifier holds
-    pairs = [a + b for a, b in zip(words, words[1:], strict=False)]
-    q_terms += [p for p in dict.fromkeys(pairs) if p in held and p not in q_terms]
-    n = len(units)
-    idf = {t: math.log(1 + n / (1 + sum(t in ts for ts in unit_terms))) for t in q_terms}
-    total = sum(idf.values()) or 1.0
-    kw = np.array([sum(idf[t] for t in q_terms if t in ts) / total for ts in unit_terms])
-    if embedder is None or keyword_weight >= 1.0:
-        return kw.astype(np.float32)
-    qvec = embedder.embed_query(question)
-    mat = embedder.embed([u.text for u in units])
-    cos = np.clip(mat @ qvec.astype(np.float32), 0.0, 1.0)
-    return (keyword_weight * kw + (1 - keyword_weight) * cos).astype(np.float32)
-
-
-def _last(heading: str) -> str:
-    return heading.rsplit(" > ", 1)[-1] if heading else ""
-
-
 # -- the file as it is now -----------------------------------------------------------------------
 
 
@@ -224,18 +108,18 @@ def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | 
     for block in parsed.blocks:
         is_term = html and block.level == SOFT_HEADING
         if is_term:
-            term = (_norm(block.text), block.start_line)
+            term = (collapse_spaces(block.text), block.start_line)
         elif block.level:
-            section = term = (_norm(block.text), block.start_line)
+            section = term = (collapse_spaces(block.text), block.start_line)
         # HTML text after a definition list is under its section again, not the last signature
         inside = not html or is_term or block.in_term
         head_text, head_line = term if inside else section
-        lines = block.text.split("\n") if block.lines_exact else [_norm(block.text)]
+        lines = block.text.split("\n") if block.lines_exact else [collapse_spaces(block.text)]
         for i, line in enumerate(lines):
             no = None
             if block.start_line is not None:
                 no = block.start_line + i if block.lines_exact else block.start_line
-            for piece in _split(line):
+            for piece in split_line(line):
                 out.append(_FileLine(piece, no, block.page, head_text, head_line))
     return tuple(out)
 
@@ -251,13 +135,17 @@ def _current(path: str) -> tuple[_FileLine, ...] | None | bool:
     return _file_lines(path, st.st_mtime_ns, st.st_size)
 
 
-def _locate(unit: _Unit, lines: Sequence[_FileLine]) -> int | None:
+def _locate(unit: Unit, lines: Sequence[_FileLine]) -> int | None:
     """The current line holding ``unit``'s text, nearest to where it was indexed."""
-    want = _norm(unit.text)
-    found = [i for i, fl in enumerate(lines) if want and want in _norm(fl.text)]
-    if not found and want in " ".join(_norm(fl.text) for fl in lines):
+    want = collapse_spaces(unit.text)
+    found = [i for i, fl in enumerate(lines) if want and want in collapse_spaces(fl.text)]
+    if not found and want in " ".join(collapse_spaces(fl.text) for fl in lines):
         # the unit spans units of the file (a chunk cut mid-paragraph): cite where it starts
-        found = [i for i, fl in enumerate(lines) if _norm(fl.text) and _norm(fl.text) in want][:1]
+        found = [
+            i
+            for i, fl in enumerate(lines)
+            if collapse_spaces(fl.text) and collapse_spaces(fl.text) in want
+        ][:1]
     if not found:
         return None
     at = unit.line or 0
@@ -266,8 +154,8 @@ def _locate(unit: _Unit, lines: Sequence[_FileLine]) -> int | None:
 
 def _verbatim(unit_text: str, line_text: str) -> str:
     """The unit as it is written in the file (spacing included)."""
-    want = _norm(unit_text)
-    if _norm(line_text) == want:
+    want = collapse_spaces(unit_text)
+    if collapse_spaces(line_text) == want:
         return line_text.strip()
     return want
 
@@ -280,7 +168,7 @@ def rank(
     hits: Sequence[Hit],
     embedder: Embedder | None = None,
     keyword_weight: float = KEYWORD_WEIGHT,
-) -> list[_Unit]:
+) -> list[Unit]:
     """Every unit of ``hits`` with its score, in document order (one embedding pass for both
     the excerpts sent to the model and the evidence shown to the user)."""
     units = units_of(hits)
@@ -290,7 +178,7 @@ def rank(
     return units
 
 
-def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit]:
+def excerpt(hits: Sequence[Hit], units: Sequence[Unit], lines: int) -> list[Hit]:
     """Copies of ``hits`` whose text is only their most relevant lines, best passage first.
 
     Small models answer better from a few relevant lines than from whole chunks, and the prompt
@@ -336,7 +224,7 @@ def excerpt(hits: Sequence[Hit], units: Sequence[_Unit], lines: int) -> list[Hit
     return out
 
 
-def by_evidence(hits: Sequence[Hit], units: Sequence[_Unit]) -> list[Hit]:
+def by_evidence(hits: Sequence[Hit], units: Sequence[Unit]) -> list[Hit]:
     """``hits`` re-ordered by their best line's score (ties keep the search's order).
 
     The bundled model answers mostly from the first source it is sent; the search ranks whole
@@ -349,7 +237,7 @@ def by_evidence(hits: Sequence[Hit], units: Sequence[_Unit]) -> list[Hit]:
     return sorted(hits, key=lambda h: -best.get(id(h), -math.inf))
 
 
-def as_sent(hits: Sequence[Hit], units: Sequence[_Unit], *, order: str, lines: int) -> list[Hit]:
+def as_sent(hits: Sequence[Hit], units: Sequence[Unit], *, order: str, lines: int) -> list[Hit]:
     """The sources as the model gets them (``rag.order``, ``rag.excerpt_lines``): the one place
     the chat and the adapter's training data (scripts/build_rag_data.py) both take them from."""
     sent = by_evidence(hits, units) if order == "evidence" else list(hits)
@@ -357,7 +245,7 @@ def as_sent(hits: Sequence[Hit], units: Sequence[_Unit], *, order: str, lines: i
 
 
 def select(
-    units: Sequence[_Unit],
+    units: Sequence[Unit],
     sent: Sequence[Hit],
     *,
     k: int = 3,
@@ -384,7 +272,7 @@ def select(
         if u.score < best * 0.5 or len(out) >= k:
             break
         n = number[u.hit.chunk_id]
-        key = _norm(u.text)
+        key = collapse_spaces(u.text)
         if taken.get(n, 0) >= per_source or key in seen:
             continue
         taken[n] = taken.get(n, 0) + 1
@@ -412,7 +300,7 @@ def find_evidence(
     )  # fmt: skip
 
 
-def _checked(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
+def _checked(u: Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
     ev = _located(u, source, hit, follow_symlinks)
     ev.heading = one_line(ev.heading)
     return ev
@@ -423,7 +311,7 @@ def one_line(heading: str) -> str:
     return next((x.strip() for x in heading.splitlines() if x.strip()), "")
 
 
-def _located(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
+def _located(u: Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -> Evidence:
     ev = Evidence(
         source=source,
         path=hit.path,
@@ -432,7 +320,7 @@ def _located(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -
         score=round(u.score, 4),
         line=u.line,
         page=hit.page,
-        heading=_last(hit.heading),
+        heading=last_heading(hit.heading),
     )
     if os.path.lexists(hit.path) and link_rule(hit.path, hit.root, follow_symlinks):
         ev.status = "outside"
@@ -456,11 +344,11 @@ def _located(u: _Unit, source: int, hit: Hit, follow_symlinks: str = "inside") -
     if (
         before is not None
         and len(before.text) <= CONTEXT_CHARS
-        and _norm(before.text) not in (found.heading, _norm(ev.text))
+        and collapse_spaces(before.text) not in (found.heading, collapse_spaces(ev.text))
     ):
         ev.context = before.text.strip()
     ev.line, ev.page = found.line, found.page if found.page is not None else hit.page
     ev.heading, ev.heading_line = found.heading, found.heading_line
-    if ev.heading and ev.heading_line == ev.line and ev.heading == _norm(ev.text):
+    if ev.heading and ev.heading_line == ev.line and ev.heading == collapse_spaces(ev.text):
         ev.heading, ev.heading_line = "", None  # the line is its own heading
     return ev

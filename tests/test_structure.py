@@ -14,9 +14,7 @@ MAX_LINES = 400
 
 # Modules still over MAX_LINES, at their current length. Shrink-only: a listed module may not
 # grow, and once it is under MAX_LINES it must leave this list (the test says so).
-TOO_LONG: dict[str, int] = {
-    "ragterm/engine/index/pipeline.py": 523,
-}
+TOO_LONG: dict[str, int] = {}
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -7,7 +7,7 @@ Text Embeddings Inference, or ``python -m ragterm.engine.embed_serve`` on a bigg
 Texts go in batches of ``embed.batch_size`` over one keep-alive connection. A refused connection,
 a timeout, 429 or 5xx are retried ``embed.retries`` times with exponential backoff (honouring
 ``Retry-After``); anything else fails at once with the server's own message. The vectors' dimension
-is learnt from the first answer and must match the index's (``indexer.check_model``).
+is learnt from the first answer and must match the index's (``index_vectors.check_model``).
 
 Chunk sizes are measured with the bundled MiniLM tokenizer: the OpenAI API has no tokenizer
 endpoint, and a WordPiece count is close to what most embedding models see.

@@ -24,16 +24,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISREG
 from typing import Any
 
 import numpy as np
 
 from ragterm.engine.events import EmbedProgress, FileDone, IndexFinished, IndexStarted
-from ragterm.engine.index.chunk import Chunk, TokenCounter, chunk_parsed
-from ragterm.engine.index.parse import ParseFailed, SkipFile, kind_of, parse_bytes
+from ragterm.engine.index.chunk import Chunk
+from ragterm.engine.index.file_chunks import FileProblem, NotRegular, parse_and_chunk, read_regular
+from ragterm.engine.index.index_vectors import check_model, embed_missing
+from ragterm.engine.index.parse import kind_of
 from ragterm.engine.index.walk import Entry, WalkOptions, link_rule, walk
-from ragterm.errors import IndexingError
 from ragterm.store import index_rows as store
 from ragterm.store.db import Connection, get_meta, set_meta, storage_errors, transaction
 from ragterm.store.lock import db_file, writer_lock
@@ -43,7 +43,6 @@ CHUNKER_VERSION = 3  # 2: Python headings carry signature + docstring; 3: other 
 # Bumped when the secret scan finds more: every file is read and scanned again once (unchanged
 # chunk texts keep their vectors, so nothing is embedded again).
 SECRET_SCAN_VERSION = 1
-MAX_REASON = 300  # characters of a skip or failure reason: one line in the report
 MODEL_KEY = "index.collection_model."  # + collection id: the model that made its vectors
 FLUSH_AT = 256  # chunk texts gathered before embedding: ~30 s of work on a laptop CPU
 
@@ -97,151 +96,11 @@ def _index_paths(
     if store.index_model(conn) is None:
         store.set_index_model(conn, embedder.name, embedder.dim)
     if store.count_missing_vectors(conn):
-        yield from _embed_missing(conn, embedder, cfg, cancel)
+        yield from embed_missing(conn, embedder, cfg, cancel)
     for path in paths:
         if cancel.is_set():
             break
         yield from _Run(conn, Path(path), cfg, embedder, cancel).run()
-
-
-def check_model(conn: Connection, embedder: Any, *, reembed: bool = False) -> None:
-    """Never mix vectors of two models: a different model needs an explicit re-embed."""
-    stored = store.index_model(conn)
-    if stored is None or reembed:
-        return
-    name, dim = stored
-    if name != embedder.name or dim != embedder.dim:
-        names = [c.name for c in store.list_collections(conn)]
-        which = f" (collections: {', '.join(names[:5])})" if names else ""
-        raise IndexingError(
-            f"the index{which} was embedded with {name!r} ({dim} dims), but the embedding model "
-            f"is now {embedder.name!r} ({embedder.dim} dims); mixing models is refused",
-            hint="run `ragterm index --reembed` to embed everything again with the new model, "
-            f"or set it back: ragterm config set embed.model {name}",
-        )
-
-
-def _embed_missing(
-    conn: Connection, embedder: Any, cfg: Any, cancel: threading.Event
-) -> Iterator[Event]:
-    """Embed chunks that have no vector: a re-embed, or one that was interrupted."""
-    total = store.count_missing_vectors(conn)
-    started = time.monotonic()
-    yield IndexStarted("*", "", 0)
-    done = 0
-    batch = max(int(cfg["embed.batch_size"]), 1)
-    while not cancel.is_set():
-        todo = store.missing_vectors(conn, limit=batch * 4)
-        if not todo:
-            break
-        todo.sort(key=lambda t: len(t[1]))
-        for k in range(0, len(todo), batch):
-            if cancel.is_set():
-                break
-            part = todo[k : k + batch]
-            vecs = embedder.embed([t for _, t in part], batch_size=batch)
-            store.add_vectors(conn, {h: v for (h, _), v in zip(part, vecs, strict=True)})
-            done += len(part)
-            rate = done / max(time.monotonic() - started, 1e-6)
-            yield EmbedProgress(done, total, rate, eta_s=(total - done) / rate if rate else None)
-    yield IndexFinished(
-        "*",
-        {"embedded": done},
-        time.monotonic() - started,
-        cancelled=cancel.is_set(),
-    )
-
-
-class _NotRegular(Exception):
-    """The path turned into something that must not be read (a fifo, a device, a huge file)."""
-
-
-class FileProblem(Exception):
-    """A file left out of the index: ``status`` skipped or failed, ``reason`` one line."""
-
-    def __init__(self, status: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = one_line(reason)
-
-
-def one_line(text: str, limit: int = MAX_REASON) -> str:
-    """A reason as one report line: whitespace runs (newlines too) become one space, cut."""
-    flat = " ".join(str(text).split()) or "unknown problem"
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def parse_and_chunk(
-    data: bytes,
-    path: Path,
-    tokenizer: TokenCounter,
-    chunk_tokens: int = 200,
-    overlap: int = 30,
-    *,
-    kind: str | None = None,
-    scan_secrets: bool = True,
-) -> list[Chunk]:
-    """A file's bytes -> its chunks, or ``FileProblem`` with a one-line reason, whatever the bytes.
-
-    A file in which a secret is found is refused whole, before any chunk exists. A parser that
-    breaks in an unforeseen way fails that file only; an error of the secret scan itself fails
-    the file too (never indexed unscanned).
-    """
-    kind = kind or kind_of(path)
-    try:
-        parsed = parse_bytes(data, path, kind)
-    except SkipFile as exc:
-        raise FileProblem("skipped", exc.reason) from None
-    except ParseFailed as exc:
-        raise FileProblem("failed", exc.reason) from None
-    except RecursionError:
-        raise FileProblem("failed", "too deeply nested to parse") from None
-    except MemoryError:
-        raise FileProblem("failed", "too large to parse in memory") from None
-    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the run
-        raise FileProblem("failed", f"cannot parse: {type(exc).__name__}: {exc}") from None
-    if scan_secrets:
-        from ragterm.engine.index.secret_scan import secret_reason  # lazy: detect-secrets
-
-        try:
-            why = secret_reason(parsed, path.name)
-        except Exception as exc:  # noqa: BLE001 - fail closed
-            why = f"secret scan failed: {type(exc).__name__}: {exc}"
-            raise FileProblem("failed", why) from None
-        if why:
-            raise FileProblem("skipped", why)
-    try:
-        chunks = chunk_parsed(parsed, tokenizer, chunk_tokens, overlap)
-    except RecursionError:
-        raise FileProblem("failed", "too deeply nested to chunk") from None
-    except Exception as exc:  # noqa: BLE001
-        raise FileProblem("failed", f"cannot chunk: {type(exc).__name__}: {exc}") from None
-    if not chunks:
-        raise FileProblem("skipped", "no text")
-    return chunks
-
-
-def _read(path: Path, max_bytes: int, *, nofollow: bool = False) -> tuple[os.stat_result, bytes]:
-    """The file's bytes, read only if it is (still) a regular file within the size limit.
-
-    The walk checked both, but the file can change before it is read: a fifo would block the
-    read forever and /dev/zero would fill the memory. O_NONBLOCK keeps the open from blocking;
-    ``nofollow`` refuses a path that became a symlink since it was checked.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-    if nofollow:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
-            raise _NotRegular("not a regular file")
-        if st.st_size > max_bytes:
-            raise _NotRegular(f"too large ({st.st_size / 1048576:.1f} MB, index.max_file_mb)")
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise _NotRegular("grew past index.max_file_mb while being read")
-    return st, data
 
 
 @dataclass
@@ -423,8 +282,8 @@ class _Run:
             return None, [self._record(e, "skipped", why)]
         target = e.path if self.follow == "all" else Path(os.path.realpath(e.path))
         try:
-            stat, data = _read(target, self.max_bytes, nofollow=self.follow != "all")
-        except _NotRegular as exc:
+            stat, data = read_regular(target, self.max_bytes, nofollow=self.follow != "all")
+        except NotRegular as exc:
             return None, [self._record(e, "skipped", str(exc))]
         except FileNotFoundError:
             with transaction(self.conn):

@@ -250,12 +250,7 @@ def test_architecture_page_names_only_modules_that_exist():
 
 
 LAZY = re.compile(r"#\s*lazy:")
-# The open issue-22 branch rewrites these three; their lazy imports get their reasons on merge.
-LAZY_PENDING = {
-    "ragterm/cli/ask_cmd.py",
-    "ragterm/engine/embed/local_embedder.py",
-    "ragterm/engine/retrieve/hybrid_search.py",
-}
+LAZY_PENDING: set[str] = set()
 
 
 def _says_why(lines: list[str], node: ast.stmt) -> bool:

@@ -49,6 +49,7 @@ def ask(
     With -f FILE the question is about those files: each goes into the prompt whole when it fits
     (else its parts most related to the question), and the index is not searched.
     """
+    # lazy: the engine (llama.cpp, fastembed) loads when a question is asked, not for --help
     from ragterm.engine.answer import attached_files
     from ragterm.engine.answer.conversation import make_retriever, open_conversation
     from ragterm.engine.events import Done, Retrieved, Token, Trimmed

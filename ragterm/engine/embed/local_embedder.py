@@ -9,6 +9,7 @@ no network, ever. Any other fastembed model name downloads through the Hugging F
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -114,7 +115,7 @@ class Embedder:
     def __init__(self, name: str = BUNDLED, *, threads: int | None = None) -> None:
         self.name = name
         try:
-            from fastembed import TextEmbedding
+            from fastembed import TextEmbedding  # lazy: fastembed and onnxruntime, ~0.5 s
         except ImportError as exc:  # pragma: no cover - a dependency
             raise ModelError("fastembed is not installed", hint="reinstall ragterm") from exc
         try:
@@ -162,7 +163,6 @@ class Embedder:
         tok = getattr(inner, "tokenizer", None)
         if tok is None:
             raise ModelError(f"embedding model {self.name!r} has no tokenizer")
-        import copy
 
         tok = copy.deepcopy(tok)
         tok.no_truncation()
@@ -259,6 +259,7 @@ class Tokenizer:
 
 def bundled_tokenizer() -> Tokenizer:
     """The bundled model's tokenizer, without loading ONNX."""
+    # lazy: tokenizers loads only where tokens are counted
     from tokenizers import Tokenizer as HFTokenizer
 
     _, tok_path = _bundled_sources()

@@ -63,7 +63,7 @@ class Retriever:
 
     def __init__(self, conn: Connection, embedder: Any = None, cfg: Any = None) -> None:
         if cfg is None:
-            from ragterm import config
+            from ragterm import config  # lazy: read only when no settings are passed in
 
             cfg = config.load()
         self.conn = conn
@@ -111,7 +111,7 @@ class Retriever:
         self.wait_preload()
         stored = store.index_model(self.conn)
         if self._embedder is None:
-            from ragterm.engine.embed import configured_name, load_embedder
+            from ragterm.engine.embed import configured_name, load_embedder  # lazy: first search
 
             name = stored[0] if stored else configured_name(self.cfg)
             self._embedder = load_embedder(name, cfg=self.cfg)
@@ -194,7 +194,7 @@ class Retriever:
     @property
     def reranker(self) -> Any:
         """The cross-encoder of ``rag.rerank`` (engine.rerank), or None when it is off."""
-        from ragterm.engine.retrieve.rerank import load_reranker
+        from ragterm.engine.retrieve.rerank import load_reranker  # lazy: only with rag.rerank
 
         return load_reranker(str(self.cfg["rag.rerank"]))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ragterm.engine import embed
+from ragterm.engine.embed import local_embedder
 
 
 def test_bundled_model_embeds_meaningfully():
@@ -55,12 +56,13 @@ def test_token_bounded_batches_give_each_text_its_own_vector():
 def test_batches_stay_within_the_budget():
     lengths = [256] * 9 + [16] * 100 + [100] * 20
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    batches = list(embed._batches(order, lengths, 32))
+    batches = list(local_embedder._batches(order, lengths, 32))
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
     for b in batches:
         longest = max(lengths[i] for i in b)
         assert len(b) <= 32
-        assert len(b) == 1 or len(b) * longest * (longest + embed.BATCH_FFN) <= embed.BATCH_BUDGET
+        cost = len(b) * longest * (longest + local_embedder.BATCH_FFN)
+        assert len(b) == 1 or cost <= local_embedder.BATCH_BUDGET
     assert max(len(b) for b in batches if lengths[b[0]] == 256) == 2
     assert max(len(b) for b in batches) == 32  # short texts still go many at a time
 

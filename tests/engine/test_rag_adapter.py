@@ -93,8 +93,10 @@ def test_with_the_adapter_the_bundled_model_quotes_the_sources_verbatim(notes):
 def test_a_turn_without_sources_is_answered_by_the_bare_model(notes):
     """The adapter teaches short quoted answers from sources; general chat (no sources sent) keeps
     the model's own voice: the same answer as with `rag.adapter off`, and the next turn with
-    sources gets the adapter back."""
-    cfg = config.load().with_overrides(**{"chat.temperature": 0.0, "chat.max_tokens": 40})
+    sources gets the adapter back (the adapter belongs to the excerpts assembly)."""
+    cfg = config.load().with_overrides(
+        **{"chat.temperature": 0.0, "chat.max_tokens": 40, "rag.assembly": "excerpts"}
+    )
     ask = "Write a short poem about the sea."
 
     def reply(conv, text, **kw):

@@ -131,7 +131,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs per side (median)")
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--chat-threads", type=int, help="chat.threads for both sides")
+    ap.add_argument(
+        "--assembly",
+        default="excerpts",
+        help="rag.assembly of the retrieval side (default excerpts: it generates, as --no-rag "
+        "does; the bundled model's own default, extractive, generates nothing)",
+    )
     args = ap.parse_args()
+    os.environ["RAGTERM_RAG__ASSEMBLY"] = args.assembly
     if args.chat_threads:
         os.environ["RAGTERM_CHAT__THREADS"] = str(args.chat_threads)
     folder = (args.folder or default_folder()).resolve()

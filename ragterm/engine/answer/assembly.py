@@ -83,7 +83,7 @@ def extract(evidence: list[Any]) -> str:
     if not evidence:
         return NOT_IN_FILES
     best = evidence[0]
-    head = best.heading.strip().splitlines()[0].strip() if best.heading.strip() else ""
+    head = best.heading.strip().splitlines()[0].lstrip("#").strip() if best.heading.strip() else ""
     text = " ".join(best.text.split())
     quote = f'"{text}" [{best.source}]'
     return f"{head}: {quote}" if head and head not in text else quote

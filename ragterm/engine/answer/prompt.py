@@ -81,9 +81,9 @@ GROUNDING_RULES = (
 # answerable code questions (0.46 right vs 0.88 with the plain prompt); no-answer questions are
 # caught by rag.threshold before the model is asked.
 ANSWER_FIRST_RULES = (
-    f"{_GUARD} Answer the question using the sources above: start with the answer, naming the "
-    "function, class, option, setting, person or value the question asks for, and cite the "
-    "source number like [1]."
+    f"{_GUARD} Answer the question using the sources above: start with the answer, writing out "
+    "the name of the function, class, option, setting, person or value the question asks for "
+    "(a source number alone is not an answer), then cite the source number like [1]."
 )
 
 

@@ -158,9 +158,11 @@ SETTINGS: dict[str, Setting] = {
             "rag.threshold",
             float,
             0.4,
-            "minimum cosine similarity of a retrieved chunk; below it nothing is found and the "
-            "answer is marked as general knowledge (0.4 separates answerable from unrelated "
-            "questions on the answers dev set with the bundled embedding model)",
+            "cosine similarity the best retrieved chunk must reach; below it nothing is found "
+            "and the answer is marked as general knowledge, above it the ranked chunks go as they "
+            "are (0.4 turned away 11 of 16 unanswerable questions of the three answer dev sets "
+            "with the bundled embedding model; 0.35 turns away 7 and sends the right file for 5 "
+            "more of 164)",
             _between(-1.0, 1.0),
             "a number from -1 to 1",
         ),

@@ -64,9 +64,7 @@ class _Search:
         self.only = only
 
     def __call__(self, query: str, k: int) -> list[Hit]:
-        return list(
-            self.retriever.search(query, k=k, threshold=self.threshold, collections=self.only)
-        )
+        return list(self.retriever.search(query, k=k, gate=self.threshold, collections=self.only))
 
     @property
     def embedder(self) -> Any:

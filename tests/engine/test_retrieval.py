@@ -90,6 +90,19 @@ def test_threshold_drops_weak_hits(retriever):
     assert kw and all(h.vector_score is not None for h in kw)
 
 
+def test_gate_keeps_weaker_chunks_once_the_best_clears_it(retriever):
+    """The answer path asks "is anything here about this?": when the best chunk clears the gate,
+    weaker ones (often another part of the right file) still go to the model."""
+    everything = retriever.search("knead dough", k=10)
+    best = max(h.vector_score for h in everything)
+    weakest = min(h.vector_score for h in everything)
+    gate = (best + weakest) / 2
+    gated = retriever.search("knead dough", k=10, gate=gate)
+    assert [h.chunk_id for h in gated] == [h.chunk_id for h in everything]
+    assert any(h.vector_score < gate for h in gated)
+    assert retriever.search("knead dough", k=10, gate=best + 0.01) == []
+
+
 @pytest.mark.parametrize(
     "query", ['NEAR(" AND OR *', "-foo :bar ^baz", '"unbalanced', "the of and", "ünïcödé ✓ 日本"]
 )

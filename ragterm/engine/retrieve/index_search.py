@@ -16,7 +16,7 @@ class IndexSearch:
         self.threshold = threshold
 
     def __call__(self, query: str, k: int) -> list[Hit]:
-        return self.retriever.search(query, k=k, threshold=self.threshold)
+        return self.retriever.search(query, k=k, gate=self.threshold)
 
     def preload(self) -> None:
         """Load the embedding model and the vector index in a thread (Retriever.preload)."""

@@ -3,9 +3,10 @@
 # pipeline, on varied data (issue 18 point 5):
 #   1. the corpora: the Python library reference (../shared/eval/pydocs), Python source with
 #      docstrings of installed packages that no benchmark set uses (markdown_it, fastembed,
-#      textual.widgets; never rich, never a package of scripts/data/readmes_packages.txt), prose
-#      (../shared/seeds: articles on RAG and fine-tuning; never scripts/data/notes, never this
-#      machine's manual pages);
+#      textual.widgets; never rich, never a package of scripts/data/readmes_packages.txt), and the
+#      reference's running text as prose (sentences stating a value, the way notes do; never
+#      scripts/data/notes, never this machine's manual pages). The articles in ../shared/seeds were
+#      tried as prose: 21 usable questions, 0 examples (too vague to retrieve their sentence);
 #   2. paraphrased questions written by Qwen2.5-Coder-1.5B from passages of each
 #      (scripts/write_rag_questions.py, cached in WORK/questions.jsonl: a rerun asks nothing);
 #   3. each corpus indexed by the real indexer (one RAGTERM_HOME each), then (sources, question) ->
@@ -26,32 +27,30 @@ STEPS="${STEPS:-90}"
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 PYDOCS="$(realpath ../shared/eval/pydocs/corpus)"
 Q="$WORK/questions.jsonl"
-mkdir -p "$WORK/corpora/code/textual_widgets" "$WORK/corpora/prose"
+QN="$WORK/questions-notes.jsonl"
+mkdir -p "$WORK/corpora/code/textual_widgets"
 
 # 1. corpora (copies, so each is one folder with its own relative paths)
 (cd "$SITE" && find markdown_it fastembed -name '*.py' -not -path '*__pycache__*' \
   -exec cp --parents {} "$WORK/corpora/code/" \;)
 cp "$SITE"/textual/widgets/*.py "$WORK/corpora/code/textual_widgets/"
-cp ../shared/seeds/*.txt "$WORK/corpora/prose/"
 
 # 2. written questions (cached)
-"$PY" scripts/write_rag_questions.py --corpus pydocs --root "$PYDOCS" --count 40 --out "$Q"
-"$PY" scripts/write_rag_questions.py --corpus code --root "$WORK/corpora/code" --count 60 --out "$Q"
-"$PY" scripts/write_rag_questions.py --corpus prose --root "$WORK/corpora/prose" --count 40 \
-  --out "$Q"
+"$PY" scripts/write_rag_questions.py --corpus pydocs --root "$PYDOCS" --count 70 --out "$Q"
+"$PY" scripts/write_rag_questions.py --corpus code --root "$WORK/corpora/code" --count 100 --out "$Q"
+"$PY" scripts/write_rag_questions.py --corpus pydocs-prose --root "$PYDOCS" --count 60 \
+  --out "$QN"
 
 # 3. indexes and examples. The shipped file's recipe (pydocs templates only, 172 examples) made an
 # adapter that answers pydocs and collapses elsewhere (notes 0.10); template-only rebuilds scored
 # 0.59-0.70 vs its 0.72 on pydocs (docs/benchmarks.md).
 "$PY" scripts/bench_answers.py --home "$WORK" --sets pydocs --evidence-only  # indexes pydocs
-for c in code prose; do
-  RAGTERM_HOME="$WORK/train-$c" "$PY" -m ragterm index "$WORK/corpora/$c"
-done
+RAGTERM_HOME="$WORK/train-code" "$PY" -m ragterm index "$WORK/corpora/code"
 build() { "$PY" scripts/build_rag_data.py --negative-cap 0.2 "$@"; }
 build --home "$WORK/pydocs" --out "$WORK/rag-pydocs-templates.jsonl" --examples 100
 build --home "$WORK/pydocs" --out "$WORK/rag-pydocs-written.jsonl" --examples 100 --questions "$Q"
 build --home "$WORK/train-code" --out "$WORK/rag-code.jsonl" --examples 100 --questions "$Q"
-build --home "$WORK/train-prose" --out "$WORK/rag-prose.jsonl" --examples 100 --questions "$Q"
+build --home "$WORK/pydocs" --out "$WORK/rag-prose.jsonl" --examples 100 --questions "$QN"
 cat "$WORK"/rag-pydocs-*.jsonl "$WORK"/rag-code.jsonl "$WORK"/rag-prose.jsonl > "$WORK/rag-train.jsonl"
 wc -l "$WORK"/rag-*.jsonl
 

@@ -12,7 +12,9 @@ words, whose answer is a name or value of that passage:
 - ``code``: a Python definition (function, class, method) and the first line of its docstring, from
   the source folders given (never rich, never a package of the READMEs test set);
 - ``prose``: a sentence of a text file that names a concrete thing; the model picks the answer (a
-  short span copied from the sentence) and writes the question.
+  short span copied from the sentence) and writes the question;
+- ``pydocs-prose``: the same over the reference's running text (sentences naming a number, a
+  constant or a name in capitals: facts the way notes state them).
 
 Every row goes to a jsonl cache (question, expected, sentence, file relative to the corpus root,
 corpus); a rerun only asks for passages not yet in it. Questions that contain the answer are
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = Path.home() / ".cache/ragterm-bench/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 DEV_SETS = [ROOT / "scripts" / "data" / f"answers_{name}.jsonl" for name in ("dev", "val")]
 _SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)")
+_NOT_FACTS = ("Changed in", "New in", "Deprecated", ">>>", "See ", "Note")
 _NAME = re.compile(r"[A-Za-z_][\w.]*")
 
 
@@ -74,6 +77,29 @@ def pydocs_passages(root: Path) -> list[dict]:
             kind = "attribute" if "(" not in head and kind == "function" else kind
             out.append({"file": page.name, "name": name, "context": sig, "sentence": m.group(1),
                         "module": page.stem, "kind": kind})  # fmt: skip
+    return out
+
+
+def pydocs_prose_passages(root: Path) -> list[dict]:
+    """Sentences of the reference's running text (not a definition's first sentence) that name a
+    value: a number, a constant or a name in capitals (notes-like facts)."""
+    from ragterm.engine.index.parse import parse_bytes
+
+    held = {json.loads(x)["file"] for p in DEV_SETS for x in p.read_text().splitlines() if x}
+    out = []
+    for page in sorted(root.glob("*.html")):
+        if page.name in held:
+            continue
+        blocks = parse_bytes(page.read_bytes(), page).blocks
+        for a, b in zip(blocks, blocks[1:], strict=False):
+            if b.level != 0 or a.level == 7:
+                continue
+            for s in re.split(r"(?<=[.!?])\s+", " ".join(b.text.split())):
+                if s.startswith(_NOT_FACTS):
+                    continue
+                if _ok_sentence(s) and re.search(r"\s(\d[\d.,%]*|[A-Z][A-Z_0-9]{2,})\b", s):
+                    out.append({"file": page.name, "name": "", "context": page.stem,
+                                "sentence": s, "module": page.stem})  # fmt: skip
     return out
 
 
@@ -120,19 +146,22 @@ ASK_NAME = (
     "Reply with the question only."
 )
 ASK_SPAN = (
-    "Sentence: {sentence}\n\nPick the most specific name, term or number in the sentence (1 to "
-    "4 words, copied exactly) and write ONE question whose answer is that, which makes sense "
-    "without the sentence (name its topic) and uses other words than the sentence. Example: "
+    "Sentence ({topic}): {sentence}\n\nPick the most specific name, term or number in the "
+    "sentence (1 to 4 words, copied exactly) and write ONE question whose answer is that, "
+    "which makes sense without the sentence (name its topic) and uses other words than the "
+    "sentence. Example: "
     'for "The backup runs at 02:00 on nas-02." -> {{"answer": "nas-02", "question": "Which host '
     'runs the nightly backup?"}}. Reply with JSON only.'
 )
+SPAN_CORPORA = ("prose", "pydocs-prose")
 WHERE = {"pydocs": ("the Python library reference", "module"), "code": ("the Python package",
          "package or module")}  # fmt: skip
 
 
 def ask(llm, passage: dict, corpus: str) -> tuple[str, str]:  # noqa: ANN001 - llama_cpp.Llama
-    if corpus == "prose":
-        prompt = ASK_SPAN.format(sentence=passage["sentence"])
+    if corpus in SPAN_CORPORA:
+        topic = f"Python docs, {passage['module']}" if corpus == "pydocs-prose" else "an article"
+        prompt = ASK_SPAN.format(topic=topic, sentence=passage["sentence"])
     else:
         where, scope = WHERE[corpus]
         where += f", module {passage['module']},"
@@ -142,7 +171,7 @@ def ask(llm, passage: dict, corpus: str) -> tuple[str, str]:  # noqa: ANN001 - l
         messages=[{"role": "user", "content": prompt}], temperature=0.0, max_tokens=60, seed=1
     )
     text = out["choices"][0]["message"]["content"].strip()
-    if corpus != "prose":
+    if corpus not in SPAN_CORPORA:
         return passage["name"], text.strip('`" ').split("\n")[0]
     m = re.search(r"\{.*\}", text, re.S)
     try:
@@ -152,11 +181,15 @@ def ask(llm, passage: dict, corpus: str) -> tuple[str, str]:  # noqa: ANN001 - l
     return str(row.get("answer", "")).strip(" ."), str(row.get("question", "")).strip()
 
 
-def usable(question: str, expected: str, sentence: str) -> bool:
-    """A question that does not give its answer away and is not the sentence itself."""
+def usable(row: dict) -> bool:
+    """A question that does not give its answer away and is not the sentence itself; for prose,
+    an answer copied from the sentence."""
+    question, expected, sentence = row["question"], row["expected"], row["sentence"]
     if not expected or not question.endswith("?") or not 15 <= len(question) <= 220:
         return False
-    if expected not in sentence or any(c in expected for c in ':"'):
+    if any(c in expected for c in ':"') or (
+        row["corpus"] in SPAN_CORPORA and expected not in sentence
+    ):
         return False
     short = expected.rsplit(".", 1)[-1].lower()
     return short not in question.lower() and sentence.lower().rstrip(".") not in question.lower()
@@ -164,7 +197,7 @@ def usable(question: str, expected: str, sentence: str) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--corpus", choices=["pydocs", "code", "prose"], required=True)
+    ap.add_argument("--corpus", choices=["pydocs", "code", "prose", "pydocs-prose"], required=True)
     ap.add_argument("--root", type=Path, required=True, help="the corpus folder (as indexed)")
     ap.add_argument("--count", type=int, default=60, help="passages to ask about (cached included)")
     ap.add_argument("--out", type=Path, required=True, help="jsonl cache, appended to")
@@ -179,14 +212,19 @@ def main() -> int:
     bad = parts & set(held_out_roots())
     if bad or args.root.resolve().as_posix().startswith("/usr/share/man"):
         raise SystemExit(f"{args.root} holds held-out material ({', '.join(sorted(bad))})")
-    passages = {"pydocs": pydocs_passages, "code": code_passages, "prose": prose_passages}[
-        args.corpus
-    ](args.root)
+    passages = {"pydocs": pydocs_passages, "code": code_passages, "prose": prose_passages,
+                 "pydocs-prose": pydocs_prose_passages}[args.corpus](args.root)  # fmt: skip
     random.Random(args.seed).shuffle(passages)
     passages = passages[: args.count]
     cached = []
     if args.out.exists():
         cached = [json.loads(x) for x in args.out.read_text().splitlines() if x.strip()]
+    for r in cached:  # the filter may have changed since the cache was written
+        r.pop("dropped", None)
+        if not usable(r):
+            r["dropped"] = True
+    if cached:
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in cached), encoding="utf-8")
     seen = {(r["file"], r["sentence"]) for r in cached if r["corpus"] == args.corpus}
     todo = [p for p in passages if (p["file"], p["sentence"]) not in seen]
     print(f"{len(passages)} passages, {len(todo)} to ask", file=sys.stderr)
@@ -200,7 +238,7 @@ def main() -> int:
             expected, question = ask(llm, p, args.corpus)
             row = {"question": question, "expected": expected, "sentence": p["sentence"],
                    "context": p["context"], "file": p["file"], "corpus": args.corpus}  # fmt: skip
-            if not usable(question, expected, p["sentence"]):
+            if not usable(row):
                 row["dropped"] = True
             out.write(json.dumps(row) + "\n")
             out.flush()

@@ -38,7 +38,7 @@ cp "$SITE"/textual/widgets/*.py "$WORK/corpora/code/textual_widgets/"
 # 2. written questions (cached)
 "$PY" scripts/write_rag_questions.py --corpus pydocs --root "$PYDOCS" --count 70 --out "$Q"
 "$PY" scripts/write_rag_questions.py --corpus code --root "$WORK/corpora/code" --count 100 --out "$Q"
-"$PY" scripts/write_rag_questions.py --corpus pydocs-prose --root "$PYDOCS" --count 60 \
+"$PY" scripts/write_rag_questions.py --corpus pydocs-prose --root "$PYDOCS" --count 30 \
   --out "$QN"
 
 # 3. indexes and examples. The shipped file's recipe (pydocs templates only, 172 examples) made an

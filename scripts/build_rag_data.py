@@ -8,6 +8,11 @@ answers_val.jsonl) are left out as questions, so the benchmark measures the adap
 it was not trained to answer from (the shipped adapter predates the check set: only the dev set's
 pages were left out then).
 
+With ``--questions FILE`` (scripts/write_rag_questions.py: paraphrased questions written by a
+1.5B model over pydocs, Python source with docstrings, prose) the questions come from that file
+instead of templates, over whatever folder ``--home`` has indexed (one home per corpus); the rest
+of the recipe is the same.
+
 Recipe, per definition in a page (a signature line followed by its description):
 1. a question is written from the description by templates ("Which gzip function opens a
    gzip-compressed file ...?", "What does gzip.open do?", ...);
@@ -172,6 +177,8 @@ def main() -> int:
     ap.add_argument("--negatives", type=float, default=0.2, help="share with the answer removed")
     ap.add_argument("--negative-cap", type=float, default=0.17,
                     help="largest share of \"The files do not say.\" examples")  # fmt: skip
+    ap.add_argument("--questions", type=Path, action="append", help="questions written for the "
+                    "folder indexed in --home instead of templates (repeatable)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--sources", type=int, default=3, help="sources kept per example (0 = all)")
     ap.add_argument("--lines", type=int, default=3, help="quoted lines kept per source")
@@ -202,11 +209,20 @@ def main() -> int:
         p for p in args.corpus_dir.glob("*.html") if p.name not in held_out and p.name in indexed
     )
     pool = []
-    for page in pages:
-        for d in definitions(page):
-            pool.append((page.name, page.stem, d))
+    if args.questions:  # written questions over any indexed folder (scripts/write_rag_questions.py)
+        for path in args.questions:
+            for x in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(x) if x.strip() else {"dropped": True}
+                if row.get("dropped") or row["file"] in held_out or row["file"] not in indexed:
+                    continue
+                d = {"name": row["expected"], "sentence": row["sentence"], "q": row["question"]}
+                pool.append((row["file"], "", d))
+    else:
+        for page in pages:
+            for d in definitions(page):
+                pool.append((page.name, page.stem, d))
     rng.shuffle(pool)
-    print(f"{len(pages)} pages, {len(pool)} definitions", file=sys.stderr)
+    print(f"{len(pages)} pages, {len(pool)} passages", file=sys.stderr)
     k, lines = cfg["rag.top_k"], cfg["rag.excerpt_lines"]
     system = cfg["chat.system_prompt"]
     stats = {"positive": 0, "negative_removed": 0, "negative_missed": 0, "skipped": 0}
@@ -215,7 +231,7 @@ def main() -> int:
         for file, module, d in pool:
             if sum(stats.values()) - stats["skipped"] >= args.examples:
                 break
-            q = questions(d, module, rng)[0]
+            q = d.get("q") or questions(d, module, rng)[0]
             remove = rng.random() < args.negatives
             hits = search(q, k * 2 if remove else k)
             if remove:

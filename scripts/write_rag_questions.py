@@ -33,6 +33,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,15 +56,19 @@ def held_out_roots() -> list[str]:
     return sorted(names | {"rich", "notes"})
 
 
-def pydocs_passages(root: Path) -> list[dict]:
+def _open_pages(root: Path) -> Iterator[tuple[Path, list]]:
+    """Each pydocs page with its parsed blocks, the pages holding dev or check answers left out."""
     from ragterm.engine.index.parse import parse_bytes
 
     held = {json.loads(x)["file"] for p in DEV_SETS for x in p.read_text().splitlines() if x}
-    out = []
     for page in sorted(root.glob("*.html")):
-        if page.name in held:
-            continue
-        blocks = parse_bytes(page.read_bytes(), page).blocks
+        if page.name not in held:
+            yield page, parse_bytes(page.read_bytes(), page).blocks
+
+
+def pydocs_passages(root: Path) -> list[dict]:
+    out = []
+    for page, blocks in _open_pages(root):
         for a, b in zip(blocks, blocks[1:], strict=False):
             if a.level != 7 or b.level != 0:
                 continue
@@ -83,14 +88,8 @@ def pydocs_passages(root: Path) -> list[dict]:
 def pydocs_prose_passages(root: Path) -> list[dict]:
     """Sentences of the reference's running text (not a definition's first sentence) that name a
     value: a number, a constant or a name in capitals (notes-like facts)."""
-    from ragterm.engine.index.parse import parse_bytes
-
-    held = {json.loads(x)["file"] for p in DEV_SETS for x in p.read_text().splitlines() if x}
     out = []
-    for page in sorted(root.glob("*.html")):
-        if page.name in held:
-            continue
-        blocks = parse_bytes(page.read_bytes(), page).blocks
+    for page, blocks in _open_pages(root):
         for a, b in zip(blocks, blocks[1:], strict=False):
             if b.level != 0 or a.level == 7:
                 continue

@@ -7,7 +7,7 @@ import pytest
 from ragterm.config import load
 from ragterm.engine.embed import BUNDLED, load_embedder
 from ragterm.engine.index.pipeline import index_paths
-from ragterm.engine.retrieve.hybrid_search import Retriever, fts_query, has_index
+from ragterm.engine.retrieve.hybrid_search import GATE_BAND, Retriever, fts_query, has_index
 from ragterm.errors import IndexingError
 from ragterm.store import index_rows as store
 from ragterm.store.db import connect
@@ -100,7 +100,21 @@ def test_gate_keeps_weaker_chunks_once_the_best_clears_it(retriever):
     gated = retriever.search("knead dough", k=10, gate=gate)
     assert [h.chunk_id for h in gated] == [h.chunk_id for h in everything]
     assert any(h.vector_score < gate for h in gated)
-    assert retriever.search("knead dough", k=10, gate=best + 0.01) == []
+    assert retriever.search("knead dough", k=10, gate=best + GATE_BAND + 0.01) == []
+
+
+def test_a_best_chunk_just_under_the_gate_passes_when_it_holds_the_questions_words(retriever):
+    """Short notes score lower against a specific question than reference pages do; a chunk that
+    holds most of the question's words is about it all the same, and an unrelated question whose
+    best chunk scores as low still finds nothing."""
+    q = "how long do I knead the dough"
+    best = max(h.vector_score for h in retriever.search(q, k=5))
+    hits = retriever.search(q, k=5, gate=best + GATE_BAND / 2)
+    assert hits and hits[0].rel_path == "kitchen/bread.md"
+
+    other = "which train leaves for Lisbon on Sunday"
+    best_other = max(h.vector_score for h in retriever.search(other, k=5))
+    assert retriever.search(other, k=5, gate=best_other + GATE_BAND / 2) == []
 
 
 @pytest.mark.parametrize(

@@ -248,7 +248,10 @@ def test_whole_assembly_sends_the_whole_chunk_and_asks_for_the_answer_first(mode
     sent = chats.messages(conv.conn, conv.session_id)[0].as_sent
     # every line of the chunk reaches the model, not two excerpted lines
     assert all(line.strip() in sent for line in CODE.splitlines() if line.strip())
-    assert "start with the answer, writing out the name" in sent and "quote the line" not in sent
+    assert (
+        "start with the answer in a full sentence that writes out the name" in sent
+        and "quote the line" not in sent
+    )
     assert "a source number alone is not an answer" in sent
     assert done.assembly == "whole" and done.status == "ok" and done.completion_tokens > 0
 

@@ -214,10 +214,10 @@ class Retriever:
             hits.append(self._hit(row, fused[cid], vscore.get(cid), vrank.get(cid), krank.get(cid)))
             if len(hits) == want:
                 break
-        if gate is not None and best < gate and coverage(query, hits[:k]) < COVERAGE:
-            return []
         if reranker is not None:
             hits = reranker.rerank(query, hits)[:k]
+        if gate is not None and best < gate and coverage(query, hits) < COVERAGE:
+            return []  # the words are checked in the chunks that would be sent (after reranking)
         return hits
 
     @property

@@ -216,6 +216,16 @@ SETTINGS: dict[str, Setting] = {
             "name (e.g. Xenova/ms-marco-MiniLM-L-6-v2, downloaded once) or a folder holding one",
         ),
         _S(
+            "rag.line_candidates",
+            int,
+            15,
+            "candidates read line by line: after the first three sources, the places go to "
+            "those whose best line holds most of the question's words (no model; 0 turns it off; "
+            "a cross-encoder in rag.rerank replaces it)",
+            _between(0, 200),
+            "an integer from 0 to 200",
+        ),
+        _S(
             "rag.rerank_candidates",
             int,
             20,

@@ -197,3 +197,47 @@ def test_preload_of_an_empty_index_is_harmless(tmp_path):
     r.wait_preload()
     assert r._vindex is None and r._preloading is None
     assert r.vector_search(load_embedder(BUNDLED).embed_query("anything"), 5) == []
+
+
+UPLOAD_GUIDE = (
+    "# Uploads part {i}\n\nThe upload page shows every upload in progress. A failed upload shows a "
+    "red mark; each attempt is listed, and you can retry it from the list of uploads.\n"
+    "Uploads page {i} explains the upload list and failed uploads.\n"
+)
+QUEUE_CODE = (
+    "class Queue:\n"
+    + "\n".join(
+        f"    def step_{i}(self, x):\n        '''Move item {i} along the queue and log its size.'''"
+        f"\n        return x + {i}\n"
+        for i in range(10)
+    )
+    + "\n    def resend_with_backoff(self, job):\n"
+    "        '''Retry a failed upload, waiting longer after each attempt.'''\n        return job\n"
+)
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory, embedder):
+    files = {f"docs/uploads-{i}.md": UPLOAD_GUIDE.format(i=i) for i in range(12)}
+    files["src/transfer.py"] = QUEUE_CODE
+    root = write_files(tmp_path_factory.mktemp("uploads") / "home", files)
+    conn = connect(tmp_path_factory.mktemp("db") / "index.db")
+    list(index_paths(conn, [root], embedder=embedder, cfg=load()))
+    yield conn
+    conn.close()
+
+
+def test_a_line_that_names_the_answer_brings_its_chunk_into_the_sources(uploads, embedder):
+    """A long chunk of code whose one docstring line answers the question ranks under a dozen
+    pages that share its words; reading the candidates' lines gives it a place among the sources,
+    and the first three places stay as ranked."""
+    q = "which function retries a failed upload waiting longer each attempt"
+    unread = Retriever(
+        uploads, embedder=embedder, cfg=load().with_overrides(**{"rag.line_candidates": 0})
+    )
+    ranked = unread.search(q, k=10)
+    assert "src/transfer.py" not in [h.rel_path for h in ranked]
+
+    hits = Retriever(uploads, embedder=embedder, cfg=load()).search(q, k=4)
+    assert [h.rel_path for h in hits[:3]] == [h.rel_path for h in ranked[:3]]
+    assert hits[3].rel_path == "src/transfer.py"

@@ -23,7 +23,7 @@ class Hit:
     vector_score: float | None = None  # cosine similarity
     vector_rank: int | None = None  # 1-based, None if not in the vector list
     keyword_rank: int | None = None  # 1-based, None if not in the BM25 list
-    rerank_score: float | None = None  # the cross-encoder's score when rag.rerank is on
+    rerank_score: float | None = None  # the cross-encoder's score (rag.rerank), or the best line's
     n_tokens: int = 0  # tokens in the chat model's tokenizer, filled in by the prompt builder
     attached: bool = (
         False  # from a file attached to the question (engine.answer.attached_files), not the index

@@ -219,9 +219,9 @@ SETTINGS: dict[str, Setting] = {
             "rag.line_candidates",
             int,
             15,
-            "candidates read line by line: after the first three sources, the places go to "
-            "those whose best line holds most of the question's words (no model; 0 turns it off; "
-            "a cross-encoder in rag.rerank replaces it)",
+            "candidates read line by line: the last two places among the sources (never the "
+            "first three) go to those whose best line holds most of the question's words (no "
+            "model; 0 turns it off; a cross-encoder in rag.rerank replaces it)",
             _between(0, 200),
             "an integer from 0 to 200",
         ),

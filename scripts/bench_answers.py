@@ -232,7 +232,9 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
         row.update(grounding=done.grounding, assembly=done.assembly,
                    tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
         if plain is not None:
-            hits = search(q["question"], c["rag.top_k"]) if search is not None else []
+            # the chunks ours searched for (an extractive turn keeps fusion's order throughout)
+            reads = done.assembly != "extractive"
+            hits = search(q["question"], c["rag.top_k"], reads) if search is not None else []
             t = time.perf_counter()
             text = plain_answer(backend, q["question"], hits, c["chat.max_tokens"]) if hits else ""
             plain["seconds"] += time.perf_counter() - t

@@ -294,3 +294,29 @@ def test_auto_assembly_follows_the_model_size(model, cfg):
     assert assembly.choose(cfg, server).name == "whole"
     forced = cfg.with_overrides(**{"rag.assembly": "excerpts"})
     assert assembly.choose(forced, big).name == "excerpts"
+
+
+def test_an_extractive_answer_quotes_from_the_searchs_own_ranking(model, cfg, tmp_path):
+    """The search gives its last places to chunks with one line holding the question's words;
+    an extractive answer would quote that line whether or not it is the thing asked for, so the
+    bundled model's turns keep the ranking as fused (and a generating model's get the line)."""
+    from ragterm.engine.embed import BUNDLED, load_embedder
+    from ragterm.engine.index.pipeline import index_paths
+    from ragterm.engine.retrieve.index_search import make_retriever
+    from tests.engine.test_retrieval import QUEUE_CODE, UPLOAD_GUIDE
+    from tests.helpers import write_files
+
+    files = {f"docs/uploads-{i}.md": UPLOAD_GUIDE.format(i=i) for i in range(12)}
+    files["src/transfer.py"] = QUEUE_CODE
+    root = write_files(tmp_path / "home", files)
+    conn = connect(tmp_path / "index.db")
+    list(index_paths(conn, [root], embedder=load_embedder(BUNDLED), cfg=cfg))
+    q = "which function retries a failed upload waiting longer each attempt"
+    search = make_retriever(conn, cfg)
+    assert "src/transfer.py" in [h.rel_path for h in search(q, 5)]
+    assert "src/transfer.py" not in [h.rel_path for h in search(q, 5, read_lines=False)]
+
+    conv = Conversation(model, connect(), cfg.with_overrides(**{"rag.assembly": "extractive"}))
+    _, done = run(conv, q, retrieve=search)
+    assert done.assembly == "extractive" and done.sources
+    assert "src/transfer.py" not in [h.rel_path for h in done.sources]

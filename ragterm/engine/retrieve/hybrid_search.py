@@ -175,6 +175,7 @@ class Retriever:
         path_glob: str | None = None,
         mode: str = "hybrid",
         gate: float | None = None,
+        read_lines: bool = True,
     ) -> list[Hit]:
         """The ``k`` best chunks for ``query``, best first, each with its citation and scores.
 
@@ -185,6 +186,7 @@ class Retriever:
         chunk at 0.4 dropped the right file for 8 of 42 questions, gating on the best for 6; a
         best candidate up to ``GATE_BAND`` under the gate still passes when a chunk sent holds
         ``COVERAGE`` of the question's content words: 2 of 42 left out);
+        ``read_lines`` False keeps fusion's order in every place (``rag.line_candidates`` 0);
         ``collections`` (names) and ``path_glob`` (matched against the path relative to the
         collection and the absolute path; ``*`` crosses folders) restrict where to look.
         """
@@ -225,7 +227,8 @@ class Retriever:
         if gate is not None and best < gate - GATE_BAND:
             order = []
         reranker = self.reranker if mode == "hybrid" else None
-        lines = int(self.cfg["rag.line_candidates"]) if mode == "hybrid" and not reranker else 0
+        reads = read_lines and mode == "hybrid" and not reranker
+        lines = int(self.cfg["rag.line_candidates"]) if reads else 0
         want = max(k, int(self.cfg["rag.rerank_candidates"])) if reranker else max(k, lines)
         rows = self._rows(order)
         hits: list[Hit] = []

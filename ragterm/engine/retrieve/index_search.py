@@ -15,8 +15,8 @@ class IndexSearch:
         self.retriever = retriever
         self.threshold = threshold
 
-    def __call__(self, query: str, k: int) -> list[Hit]:
-        return self.retriever.search(query, k=k, gate=self.threshold)
+    def __call__(self, query: str, k: int, read_lines: bool = True) -> list[Hit]:
+        return self.retriever.search(query, k=k, gate=self.threshold, read_lines=read_lines)
 
     def preload(self) -> None:
         """Load the embedding model and the vector index in a thread (Retriever.preload)."""

@@ -120,16 +120,12 @@ class Conversation:
             if use and retrieve:
                 self.last_rewrite = self._standalone(ask.text)
                 query = self.last_rewrite.query
-            k = ask.k or self.cfg["rag.top_k"]
-            if not (use and retrieve):
-                hits = []
-            elif isinstance(retrieve, IndexSearch) and not self.source_assembly().generates:
-                # an extractive answer is the best line itself: a chunk brought in for one line
-                # holding the question's words would win the quote whether or not it is the
-                # thing asked for (bundled model: pydocs 0.87 -> 0.80, code 0.68 -> 0.66 with
-                # it; docs/benchmarks.md, "reading the candidates' lines")
-                hits = retrieve(query, k, read_lines=False)
-            else:
+            k, hits = ask.k or self.cfg["rag.top_k"], []
+            if use and retrieve and isinstance(retrieve, IndexSearch):
+                # an extractive answer quotes a line: a chunk brought in for one matching line
+                # wins the quote, right or not (docs/benchmarks.md, "the candidates' lines")
+                hits = retrieve(query, k, read_lines=self.source_assembly().generates)
+            elif use and retrieve:
                 hits = retrieve(query, k)
         skip = set(ask.excluded) | {h.chunk_id for h in pinned}
         return pinned + [h for h in hits if h.chunk_id not in skip]

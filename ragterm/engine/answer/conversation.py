@@ -110,7 +110,7 @@ class Conversation:
         """Past turns exactly as the model saw them (failed answers are not part of it)."""
         return [{"role": m.role, "content": m.as_sent} for m in self._stored()]
 
-    def _hits(self, ask: Ask) -> list[Hit]:
+    def _hits(self, ask: Ask, asm: assembly.Assembly) -> list[Hit]:
         pinned = list(ask.pinned)
         hits, retrieve = ask.hits, ask.retrieve
         self.last_rewrite = None
@@ -124,7 +124,7 @@ class Conversation:
             if use and retrieve and isinstance(retrieve, IndexSearch):
                 # an extractive answer quotes a line: a chunk brought in for one matching line
                 # wins the quote, right or not (docs/benchmarks.md, "the candidates' lines")
-                hits = retrieve(query, k, read_lines=self.source_assembly().generates)
+                hits = retrieve(query, k, read_lines=asm.generates)
             elif use and retrieve:
                 hits = retrieve(query, k)
         skip = set(ask.excluded) | {h.chunk_id for h in pinned}
@@ -262,8 +262,8 @@ class Conversation:
 
     def _prepare(self, ask: Ask) -> Turn:
         """Sources (searched or given), their evidence lines, and the prompt that fits."""
-        found = self._hits(ask)
         asm = self.source_assembly()
+        found = self._hits(ask, asm)
         units: list[Any] = []
         if found and (self.cfg["rag.evidence"] or asm.lines or asm.order == "evidence"):
             asked = self.last_rewrite.query if self.last_rewrite is not None else ask.text

@@ -83,7 +83,7 @@ def coverage(query: str, hits: Sequence[Hit]) -> float:
     )
 
 
-def by_best_line(query: str, hits: Sequence[Hit], k: int, keep: int = LINE_KEEP) -> list[Hit]:
+def by_best_line(query: str, hits: Sequence[Hit], k: int, keep: int) -> list[Hit]:
     """The first ``keep`` hits as ranked, then the best of the rest by their best line's share
     of the query's words (ties keep the ranking's order); ``rerank_score`` holds that share for
     the places it decided."""

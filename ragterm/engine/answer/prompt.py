@@ -81,7 +81,9 @@ GROUNDING_RULES = (
 # answerable code questions (0.46 right vs 0.88 with the plain prompt); no-answer questions are
 # caught by rag.threshold before the model is asked. "A full sentence" and "exactly as the source
 # writes it": without them the 1.5B model answered "[1]" for a port number and wrote `haproxy` for
-# HAProxy (notes dev set: 31 -> 34 of 36 answered, docs/benchmarks.md).
+# HAProxy (notes dev set: 31 -> 34 of 36 answered, docs/benchmarks.md). The layout around them
+# (quoted sources under heading lines, these rules after them) beat four layouts nearer a plain
+# prompt on the dev sets (docs/benchmarks.md, "The plain prompt's layout for whole chunks").
 ANSWER_FIRST_RULES = (
     f"{_GUARD} Answer the question using the sources above: start with the answer in a full "
     "sentence that writes out the name of the function, class, option, setting, person, number or "

@@ -209,6 +209,7 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
                 baseline: bool) -> tuple[dict, dict | None, object]:  # fmt: skip
     """One model, one assembly, every question; with ``baseline`` the plain prompt over the same
     search results, answered by the same loaded model in the same run."""
+    from ragterm.engine.answer.assembly import make as make_assembly
     from ragterm.engine.answer.conversation import make_retriever, open_conversation
     from ragterm.engine.answer.prompt import check_citations
     from ragterm.engine.events import Done
@@ -232,8 +233,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
         row.update(grounding=done.grounding, assembly=done.assembly,
                    tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
         if plain is not None:
-            # the chunks ours searched for (an extractive turn keeps fusion's order throughout)
-            reads = done.assembly != "extractive"
+            # the chunks ours searched for (a turn that does not generate keeps fusion's order)
+            reads = not done.assembly or make_assembly(done.assembly, c).generates
             hits = search(q["question"], c["rag.top_k"], reads) if search is not None else []
             t = time.perf_counter()
             text = plain_answer(backend, q["question"], hits, c["chat.max_tokens"]) if hits else ""

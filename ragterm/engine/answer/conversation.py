@@ -116,17 +116,17 @@ class Conversation:
         self.last_rewrite = None
         if hits is None:
             use = self.cfg["rag.enabled"] if ask.rag is None else ask.rag
-            query = ask.text
+            k, hits = ask.k or self.cfg["rag.top_k"], []
             if use and retrieve:
                 self.last_rewrite = self._standalone(ask.text)
                 query = self.last_rewrite.query
-            k, hits = ask.k or self.cfg["rag.top_k"], []
-            if use and retrieve and isinstance(retrieve, IndexSearch):
-                # an extractive answer quotes a line: a chunk brought in for one matching line
-                # wins the quote, right or not (docs/benchmarks.md, "the candidates' lines")
-                hits = retrieve(query, k, read_lines=asm.generates)
-            elif use and retrieve:
-                hits = retrieve(query, k)
+                if isinstance(retrieve, IndexSearch):
+                    # an extractive answer quotes a line: a chunk brought in for one matching
+                    # line wins the quote, right or not (docs/benchmarks.md, "the candidates'
+                    # lines")
+                    hits = retrieve(query, k, read_lines=asm.generates)
+                else:
+                    hits = retrieve(query, k)
         skip = set(ask.excluded) | {h.chunk_id for h in pinned}
         return pinned + [h for h in hits if h.chunk_id not in skip]
 

@@ -176,7 +176,8 @@ def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  #
 
 
 def _tally() -> dict:
-    keys = ["answer", "cites", "evidence", "retrieved", "pos", "neg", "none", "quoted", "verbatim"]
+    keys = ["answer", "cites", "attributed", "evidence", "retrieved", "pos", "neg", "none",
+            "quoted", "verbatim"]  # fmt: skip
     t: dict = dict.fromkeys(keys, 0)
     t.update(seconds=0.0, ttft=[], rows=[])
     return t
@@ -229,7 +230,11 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
             ours["quoted"] += 1
             ours["verbatim"] += not done.unquoted
         files = [h.rel_path for h in done.sources]
-        row = _score(ours, q, done.content, files, done.citations, done.evidence, done.grounding)
+        # an answer that cites nothing is scored on ragterm's attribution (counted apart)
+        cited = done.citations or done.attributed
+        row = _score(ours, q, done.content, files, cited, done.evidence, done.grounding)
+        if done.attributed and row.get("cites"):
+            ours["attributed"] += 1
         row.update(grounding=done.grounding, assembly=done.assembly,
                    tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
         if plain is not None:
@@ -350,7 +355,11 @@ def main() -> int:
                 pos, n = max(ours["pos"], 1), len(dev)
                 cells = [f"{ours[k] / pos:.2f}" for k in ("answer",)]
                 cells.append(f"{plain['answer'] / pos:.2f}" if plain else "–")
-                cells += [f"{ours[k] / pos:.2f}" for k in ("cites", "evidence", "retrieved")]
+                cites = f"{ours['cites'] / pos:.2f}"
+                if ours["attributed"]:
+                    cites += f" ({ours['attributed']} by ragterm's attribution)"
+                cells.append(cites)
+                cells += [f"{ours[k] / pos:.2f}" for k in ("evidence", "retrieved")]
                 none = f"{ours['none']}/{ours['neg']}"
                 if plain:
                     none += f" (plain {plain['none']}/{plain['neg']})"

@@ -155,6 +155,7 @@ def ask(
                     "sources": [h.to_dict() for h in done.sources],
                     "evidence": [e.to_dict() for e in done.evidence],
                     "citations": done.citations,
+                    "attributed": done.attributed,
                     "invalid_citations": done.invalid_citations,
                     "unquoted": done.unquoted,
                     "miscited": [m.__dict__ for m in done.miscited],

@@ -63,6 +63,8 @@ class Done:
     error: str | None = None
     evidence: list[Any] = field(default_factory=list)  # engine.retrieve.evidence.Evidence
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
+    # the answer cited nothing: the source holding the names it writes (ragterm's, not the model's)
+    attributed: list[int] = field(default_factory=list)
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
     unquoted: list[str] = field(default_factory=list)  # "quotes" not found in the sources sent
     miscited: list[Any] = field(
@@ -100,7 +102,15 @@ class Done:
             short = quote if len(quote) <= 60 else quote[:57] + "..."
             out.append(f"\"{short}\" is not in the sources: the model's wording, not your files'")
         if self.grounding == "sources" and self.content.strip() and not self.citations:
-            out.append("the answer cites no source: check it against the evidence lines")
+            if self.attributed:
+                n = self.attributed[0]
+                where = self.sources[n - 1].citation() if n <= len(self.sources) else ""
+                out.append(
+                    f"the answer cites no source; [{n}] {where} holds what it names "
+                    "(ragterm's attribution, not the model's citation)"
+                )
+            else:
+                out.append("the answer cites no source: check it against the evidence lines")
         return out
 
 

@@ -137,6 +137,7 @@ class Service:
             "status": done.status,
             "grounding": done.grounding,
             "citations": done.citations,
+            "attributed": done.attributed,
             "sources": [hit_dict(h) for h in done.sources],
             "evidence": [e.to_dict() for e in done.evidence],
             "notes": done.notes,

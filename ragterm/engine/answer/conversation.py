@@ -247,7 +247,7 @@ class Conversation:
             else "no_rag"
         )  # fmt: skip
         stats = {} if t.extractive else self.backend.last_stats()
-        done = checked_answer(t, "".join(pieces), status, error, grounding, stats)
+        done = checked_answer(t, "".join(pieces), status, error, grounding, stats, text)
         if status == "error":
             self._guard(self._discard, draft)
         else:

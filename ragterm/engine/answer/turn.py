@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer import assembly
+from ragterm.engine.answer.attribution import attribute
 from ragterm.engine.answer.prompt import Plan, check_citations, check_quote_sources, check_quotes
 from ragterm.engine.events import Done, Trimmed
 from ragterm.engine.models.llm import SamplingParams
@@ -54,11 +55,23 @@ def trimmed(p: Plan) -> Trimmed | None:
 
 
 def checked_answer(
-    t: Turn, text: str, status: str, error: str | None, grounding: str, stats: dict[str, float]
+    t: Turn,
+    text: str,
+    status: str,
+    error: str | None,
+    grounding: str,
+    stats: dict[str, float],
+    question: str = "",
 ) -> Done:
-    """The answer with its citations and quotes checked against the sources sent."""
+    """The answer with its citations and quotes checked against the sources sent; an answer
+    that cites nothing gets the source holding what it names, as ragterm's attribution."""
     cited = check_citations(text, len(t.plan.hits))
     sent = [h.text for h in t.plan.hits]
+    attributed = []
+    if status == "ok" and sent and not cited.valid and not t.extractive:
+        # what the model saw of each source: its citation line, heading and text
+        seen = [f"{h.citation()} {h.heading}\n{h.text}" for h in t.plan.hits]
+        attributed = attribute(cited.text, question, seen)
     return Done(
         content=cited.text,
         status=status,
@@ -69,6 +82,7 @@ def checked_answer(
         error=error,
         evidence=t.quotes,
         citations=cited.valid,
+        attributed=attributed,
         invalid_citations=cited.invalid,
         unquoted=check_quotes(cited.text, sent) if sent else [],
         miscited=check_quote_sources(cited.text, sent) if sent else [],

@@ -9,6 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from ragterm.engine.answer.attribution import attribute_hits
 from ragterm.engine.answer.prompt import check_quote_sources, check_quotes
 from ragterm.engine.events import Done
 from ragterm.engine.index.walk import link_rule
@@ -60,18 +61,23 @@ def evidence_from_dict(d: dict[str, Any]) -> Evidence:
     return Evidence(**{k: v for k, v in d.items() if k in known})
 
 
-def stored_notes(m: Any) -> list[str]:
-    """The notes of a saved answer, as they were shown when it was written."""
+def stored_notes(m: Any, question: str = "") -> list[str]:
+    """The notes of a saved answer (``question``: the message it answers), as they were shown
+    when it was written."""
     if m.role != "assistant" or m.grounding is None:
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
     texts = [str(s["text"]) for s in m.sources if s.get("text")]
+    hits = [hit_from_dict(s) for s in m.sources if s.get("text")]
     unquoted = check_quotes(m.content, texts) if texts else []
     miscited = check_quote_sources(m.content, texts) if texts else []
+    attributed = attribute_hits(m.content, question, hits) if hits and not cited else []
     done = Done(
         content=m.content,
         grounding=m.grounding,
+        sources=hits,
         citations=cited,
+        attributed=attributed,
         unquoted=unquoted,
         miscited=miscited,
     )

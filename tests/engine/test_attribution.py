@@ -53,3 +53,18 @@ def test_the_note_says_the_attribution_is_ragterms_not_the_models(tmp_path) -> N
     assert "[2] n2.md:1-3" in note and "ragterm's attribution, not the model's" in note
     bare = Done(content="scrub-pii does.", grounding="sources", sources=hits)
     assert any("check it against the evidence lines" in n for n in bare.notes)
+
+
+def test_a_resumed_answer_shows_the_same_attribution(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from ragterm.tui.chat_rendering import stored_notes
+
+    hits = [Hit(i, t, str(tmp_path / f"n{i}.md"), f"n{i}.md", "md", "", 1, 3)
+            for i, t in enumerate(SOURCES, 1)]  # fmt: skip
+    q = "Which tool strips personal data from the prod dump before it lands in staging?"
+    saved = SimpleNamespace(
+        role="assistant", grounding="sources", content="It is scrub-pii.",
+        sources=[h.to_dict() for h in hits],
+    )  # fmt: skip
+    assert any("[2] n2.md:1-3 holds what it names" in n for n in stored_notes(saved, q))

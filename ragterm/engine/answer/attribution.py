@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ragterm.engine.retrieve.hits import Hit
+
 # a name or value: backticked, or a word with an inner _ . - / :, digits, a capital after a small
 # letter (CamelCase), or a call's parentheses
 _TICKED = re.compile(r"`([^`\n]{2,80})`")
@@ -59,3 +61,8 @@ def attribute(answer: str, question: str, sources: Sequence[str]) -> list[int]:
 
 def _holds(source: str, term: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(term)}(?![\w])", source, re.I) is not None
+
+
+def attribute_hits(answer: str, question: str, hits: Sequence[Hit]) -> list[int]:
+    """``attribute`` over what the model saw of each source: its citation line, heading, text."""
+    return attribute(answer, question, [f"{h.citation()} {h.heading}\n{h.text}" for h in hits])

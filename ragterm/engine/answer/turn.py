@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer import assembly
-from ragterm.engine.answer.attribution import attribute
+from ragterm.engine.answer.attribution import attribute_hits
 from ragterm.engine.answer.prompt import Plan, check_citations, check_quote_sources, check_quotes
 from ragterm.engine.events import Done, Trimmed
 from ragterm.engine.models.llm import SamplingParams
@@ -69,9 +69,7 @@ def checked_answer(
     sent = [h.text for h in t.plan.hits]
     attributed = []
     if status == "ok" and sent and not cited.valid and not t.extractive:
-        # what the model saw of each source: its citation line, heading and text
-        seen = [f"{h.citation()} {h.heading}\n{h.text}" for h in t.plan.hits]
-        attributed = attribute(cited.text, question, seen)
+        attributed = attribute_hits(cited.text, question, t.plan.hits)
     return Done(
         content=cited.text,
         status=status,

@@ -179,6 +179,9 @@ class ChatPanels(Screen[None]):
     def show_session(self, session_id: int) -> None:
         view = self.query_one("#conversation", VerticalScroll)
         view.remove_children()
+        stored = self.controller.messages(session_id)
+        # the question each message answers: the user message before it
+        asked = ["", *(p.content if p.role == "user" else "" for p in stored[:-1])]
         widgets = [
             ChatMessage(
                 m.role,
@@ -187,9 +190,9 @@ class ChatPanels(Screen[None]):
                 sources=[hit_from_dict(s) for s in m.sources] if m.role == "assistant" else [],
                 message_id=m.id,
                 evidence=[evidence_from_dict(e) for e in m.evidence],
-                notes=stored_notes(m),
+                notes=stored_notes(m, question),
             )
-            for m in self.controller.messages(session_id)
+            for m, question in zip(stored, asked, strict=True)
         ]
         view.mount_all(widgets)
         view.scroll_end(animate=False)

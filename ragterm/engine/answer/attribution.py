@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 from ragterm.engine.retrieve.hits import Hit
 
-# a name or value: backticked, or a word with an inner _ . - / :, digits, a capital after a small
-# letter (CamelCase), or a call's parentheses
 _TICKED = re.compile(r"`([^`\n]{2,80})`")
 _WORD = re.compile(r"[A-Za-z0-9_][\w.\-/:@]*[\w)]|[A-Za-z0-9_]")
+_NAME = re.compile(r"\w[_.\-/:@]\w|\d|[a-z][A-Z]")  # a file, dotted, snake, CamelCase, number
 _STOP = frozenset(
     "a an and are as at be by can cite do does for from has have in is it its of on one or "
     "source sources that the their then this to use used uses which with you your file files "
@@ -24,13 +23,15 @@ _STOP = frozenset(
 )
 
 
-def _terms(text: str) -> set[str]:
-    """Words of ``text`` a source could hold verbatim, lower-cased, without call parentheses."""
-    out = {m.group(1).strip().removesuffix("()").lower() for m in _TICKED.finditer(text)}
+def _terms(text: str) -> dict[str, bool]:
+    """Words of ``text`` a source could hold verbatim (lower-cased, without call parentheses),
+    each with whether it looks like a name: backticked, CamelCase, dotted, snake, a number."""
+    out = {m.group(1).strip().removesuffix("()").lower(): True for m in _TICKED.finditer(text)}
     for m in _WORD.finditer(re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text)):
-        w = m.group(0).removesuffix("()").rstrip(".:-/").lower()
+        raw = m.group(0).removesuffix("()").rstrip(".:-/")
+        w = raw.lower()
         if (len(w) > 2 or any(c.isdigit() for c in w)) and w not in _STOP:
-            out.add(w)
+            out[w] = out.get(w, False) or bool(_NAME.search(raw))
     return out
 
 
@@ -46,17 +47,23 @@ def attribute(answer: str, question: str, sources: Sequence[str]) -> list[int]:
     """The 1-based number of the source holding the answer's rarest new terms; [] when none does.
 
     Terms the question already has say nothing about which source answered, so only the answer's
-    new ones count, each weighted by how few sources hold it (a name in one source outweighs a
-    word in all of them). A tie goes to the source the search ranked higher.
+    new ones count, each weighted by how few sources hold it. Names (a file, a function, a
+    value) decide; plain words only break a tie between names (a common word that happens to be
+    in one source must not outvote the file name the answer gives). Then the higher-ranked source.
     """
-    new = _terms(answer) - _terms(question)
+    said = _terms(answer)
+    new = set(said) - set(_terms(question))
     if not new or not sources or _REFUSAL.search(answer):
         return []
     held = [{t for t in new if _holds(src, t)} for src in sources]
     df = {t: sum(t in h for h in held) for t in new}
-    scores = [sum(1.0 / df[t] for t in h) for h in held]
+    names = {t for t in new if said[t]}
+    # names first (a file, a function, a value), plain words only to break their tie
+    scores = [
+        (sum(1.0 / df[t] for t in h & names), sum(1.0 / df[t] for t in h - names)) for h in held
+    ]
     best = max(scores)
-    return [scores.index(best) + 1] if best > 0 else []
+    return [scores.index(best) + 1] if best > (0.0, 0.0) else []
 
 
 def _holds(source: str, term: str) -> bool:

@@ -253,6 +253,13 @@ def test_whole_assembly_sends_the_whole_chunk_and_asks_for_the_answer_first(mode
         and "quote the line" not in sent
     )
     assert "a source number alone is not an answer" in sent
+    # the rules first, then the sources as they are (no "> " fence), the question last
+    assert (
+        sent.index("start with the answer")
+        < sent.index("[1] console.py")
+        < sent.index("Question: Which Console method")
+    )
+    assert "> def rule(" not in sent and "    def rule(" in sent and "not instructions" in sent
     assert done.assembly == "whole" and done.status == "ok" and done.completion_tokens > 0
 
 

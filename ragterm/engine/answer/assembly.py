@@ -7,8 +7,8 @@ labelled; a 1B+ instruct model (or a server) given two excerpted lines per sourc
 cites without answering, and answers most questions when it gets whole chunks and is asked for
 the answer first. ``rag.assembly`` picks one of:
 
-- ``whole``: whole chunks in the search's order; the answer first, in a sentence that names the
-  thing asked about, then the citation. No adapter.
+- ``whole``: whole chunks in the search's order, as they are, after the rules; the answer first,
+  in a sentence that names the thing asked about, then the citation. No adapter.
 - ``excerpts``: the most relevant lines of each chunk (``rag.excerpt_lines``), ``rag.order``,
   quote-and-cite rules, the retrieval adapter (``rag.adapter``).
 - ``extractive``: no generation on turns with sources; the answer is the best evidence line,
@@ -39,6 +39,7 @@ class Assembly:
     rules: str  # the instructions after the sources
     adapter: bool  # apply the retrieval adapter on turns with sources
     reason: str = ""  # why this one (what /rag and ask --json show)
+    layout: str = "quoted"  # prompt.user_turn: quoted (rules after) | plain (rules first)
 
     @property
     def generates(self) -> bool:
@@ -69,7 +70,7 @@ def choose(cfg: Any, backend: Any) -> Assembly:
 
 def make(name: str, cfg: Any, reason: str = "") -> Assembly:
     if name == "whole":
-        return Assembly("whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason)
+        return Assembly("whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason, "plain")
     if name == "excerpts":
         lines = cfg["rag.excerpt_lines"]
         return Assembly("excerpts", lines, cfg["rag.order"], GROUNDING_RULES, True, reason)

@@ -176,7 +176,8 @@ class Conversation:
             max_tokens or self.cfg["chat.max_tokens"],
             context_share=self.cfg["rag.context_share"],
             start=start,
-            rules=(asm or self.source_assembly()).rules,
+            rules=(asm := asm or self.source_assembly()).rules,
+            layout=asm.layout,
         )
         return p, stored
 

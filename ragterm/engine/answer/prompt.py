@@ -81,11 +81,11 @@ GROUNDING_RULES = (
 # answerable code questions (0.46 right vs 0.88 with the plain prompt); no-answer questions are
 # caught by rag.threshold before the model is asked. "A full sentence" and "exactly as the source
 # writes it": without them the 1.5B model answered "[1]" for a port number and wrote `haproxy` for
-# HAProxy (notes dev set: 31 -> 34 of 36 answered, docs/benchmarks.md). The layout around them
-# (quoted sources under heading lines, these rules after them) beat four layouts nearer a plain
-# prompt on the dev sets (docs/benchmarks.md, "The plain prompt's layout for whole chunks").
+# HAProxy (notes dev set: 31 -> 34 of 36 answered, docs/benchmarks.md). They go before the
+# sources, which follow as they are (user_turn's "plain" layout): the layout nearest the plain
+# prompt, measured in docs/benchmarks.md ("The plain prompt's layout for whole chunks").
 ANSWER_FIRST_RULES = (
-    f"{_GUARD} Answer the question using the sources above: start with the answer in a full "
+    f"{_GUARD} Answer the question using the sources below: start with the answer in a full "
     "sentence that writes out the name of the function, class, option, setting, person, number or "
     "value the question asks for, exactly as the source writes it (a source number alone is not "
     "an answer), then cite the source number like [1]."
@@ -105,10 +105,31 @@ def format_context(hits: list[Hit]) -> str:
     return "\n\n".join(parts)
 
 
-def user_turn(question: str, hits: list[Hit], rules: str = GROUNDING_RULES) -> str:
-    """The user turn with its retrieved context, numbered so the answer can cite [n]."""
+def plain_context(hits: list[Hit]) -> str:
+    """Numbered sources as they are, each under its citation line."""
+    parts = []
+    for i, h in enumerate(hits, 1):
+        head = f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
+        parts.append(f"{head}\n{h.text.strip()}")
+    return "\n\n".join(parts)
+
+
+LAYOUTS = ("quoted", "plain")
+
+
+def user_turn(
+    question: str, hits: list[Hit], rules: str = GROUNDING_RULES, layout: str = "quoted"
+) -> str:
+    """The user turn with its retrieved context, numbered so the answer can cite [n].
+
+    ``quoted``: the sources fenced as quotes, the rules after them (what the retrieval adapter
+    was trained on). ``plain``: the rules first, the sources as they are, the question last: how
+    a 1B+ instruct model answered most on the dev and test sets (docs/benchmarks.md).
+    """
     if not hits:
         return question
+    if layout == "plain":
+        return f"{rules}\n\n{plain_context(hits)}\n\nQuestion: {question}"
     return f"Sources:\n\n{format_context(hits)}\n\n{rules}\n\nQuestion: {question}"
 
 
@@ -214,6 +235,7 @@ def plan(
     start: int = 0,
     slack: float = TRIM_SLACK,
     rules: str = GROUNDING_RULES,
+    layout: str = "quoted",
 ) -> Plan:
     """Choose what goes into the prompt so that prompt + answer always fit ``n_ctx``.
 
@@ -252,7 +274,7 @@ def plan(
 
     def total(hs: list[Hit], hi: list[Message]) -> int:
         return counter.count_tokens(
-            [*sys_msgs, *hi, {"role": "user", "content": user_turn(question, hs, rules)}]
+            [*sys_msgs, *hi, {"role": "user", "content": user_turn(question, hs, rules, layout)}]
         )
 
     size = total(hits, hist)
@@ -287,7 +309,7 @@ def plan(
             "the oldest exchange" if hist else ("the lowest-ranked excerpt" if hits else "nothing")
         ),
     )
-    sent = user_turn(question, hits, rules)
+    sent = user_turn(question, hits, rules, layout)
     return Plan(
         messages=[*sys_msgs, *hist, {"role": "user", "content": sent}],
         user_sent=sent,

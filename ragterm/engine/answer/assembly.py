@@ -36,7 +36,7 @@ class Assembly:
     name: str
     lines: int  # lines of each chunk sent (0: the whole chunk)
     order: str  # evidence | retrieval
-    rules: str  # the instructions after the sources
+    rules: str  # the instructions sent with the sources
     adapter: bool  # apply the retrieval adapter on turns with sources
     reason: str = ""  # why this one (what /rag and ask --json show)
     layout: str = "quoted"  # prompt.user_turn: quoted (rules after) | plain (rules first)

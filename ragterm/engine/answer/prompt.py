@@ -83,7 +83,8 @@ GROUNDING_RULES = (
 # writes it": without them the 1.5B model answered "[1]" for a port number and wrote `haproxy` for
 # HAProxy (notes dev set: 31 -> 34 of 36 answered, docs/benchmarks.md). They go before the
 # sources, which follow as they are (user_turn's "plain" layout): the layout nearest the plain
-# prompt, measured in docs/benchmarks.md ("The plain prompt's layout for whole chunks").
+# prompt; the citations it then leaves out come from attribution.py (docs/benchmarks.md, "Rules
+# first, sources as they are, and ragterm's attribution").
 ANSWER_FIRST_RULES = (
     f"{_GUARD} Answer the question using the sources below: start with the answer in a full "
     "sentence that writes out the name of the function, class, option, setting, person, number or "
@@ -112,9 +113,6 @@ def plain_context(hits: list[Hit]) -> str:
         head = f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
         parts.append(f"{head}\n{h.text.strip()}")
     return "\n\n".join(parts)
-
-
-LAYOUTS = ("quoted", "plain")
 
 
 def user_turn(

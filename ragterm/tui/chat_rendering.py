@@ -67,11 +67,13 @@ def stored_notes(m: Any, question: str = "") -> list[str]:
     if m.role != "assistant" or m.grounding is None:
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
-    texts = [str(s["text"]) for s in m.sources if s.get("text")]
     hits = [hit_from_dict(s) for s in m.sources if s.get("text")]
+    texts = [str(h.text) for h in hits]
     unquoted = check_quotes(m.content, texts) if texts else []
     miscited = check_quote_sources(m.content, texts) if texts else []
-    attributed = attribute_hits(m.content, question, hits) if hits and not cited else []
+    # as turn.checked_answer: only a finished answer is attributed
+    attribute = bool(hits) and not cited and m.status == "ok"
+    attributed = attribute_hits(m.content, question, hits) if attribute else []
     done = Done(
         content=m.content,
         grounding=m.grounding,

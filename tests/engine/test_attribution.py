@@ -64,7 +64,10 @@ def test_a_resumed_answer_shows_the_same_attribution(tmp_path) -> None:
             for i, t in enumerate(SOURCES, 1)]  # fmt: skip
     q = "Which tool strips personal data from the prod dump before it lands in staging?"
     saved = SimpleNamespace(
-        role="assistant", grounding="sources", content="It is scrub-pii.",
+        role="assistant", grounding="sources", content="It is scrub-pii.", status="ok",
         sources=[h.to_dict() for h in hits],
     )  # fmt: skip
     assert any("[2] n2.md:1-3 holds what it names" in n for n in stored_notes(saved, q))
+    # a cancelled answer was not attributed when it was written, nor is it when resumed
+    saved.status = "cancelled"
+    assert not any("holds what it names" in n for n in stored_notes(saved, q))

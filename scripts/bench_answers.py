@@ -23,7 +23,9 @@ its order, one plain prompt, no system prompt, no adapter. Columns:
 - evidence right: an evidence line (or the definition it sits under) holds the expected string;
 - retrieved: the expected file was among the sources sent (the ceiling of the rest);
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
-  ``rag.threshold``, or the model said the files do not say);
+  ``rag.threshold``, or the model said the files do not say); "+N flagged": the other answers
+  to them that name something no source sent holds, which the user is told under the answer;
+- right answers flagged: right answers told so all the same (a false alarm);
 - quotes in the sources: of the answers that quote, how many quote only text that was sent;
 - ttft median: time to first token (plain baseline's in brackets);
 - context of right answers: the largest prompt + answer (tokens) among the right answers, the
@@ -177,7 +179,7 @@ def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  #
 
 def _tally() -> dict:
     keys = ["answer", "cites", "attributed", "evidence", "retrieved", "pos", "neg", "none",
-            "quoted", "verbatim"]  # fmt: skip
+            "flagged", "false_flags", "quoted", "verbatim"]  # fmt: skip
     t: dict = dict.fromkeys(keys, 0)
     t.update(seconds=0.0, ttft=[], rows=[])
     return t
@@ -235,8 +237,13 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
         row = _score(ours, q, done.content, files, cited, done.evidence, done.grounding)
         if done.attributed and row.get("cites"):
             ours["attributed"] += 1
+        if done.unsupported and not q["file"]:  # named what no source holds; the user is told
+            ours["flagged"] += not row["nothing_found"]
+        elif done.unsupported and row.get("answer"):  # told so of a right answer: a false alarm
+            ours["false_flags"] += 1
         row.update(grounding=done.grounding, assembly=done.assembly,
-                   tokens=done.prompt_tokens + done.completion_tokens)  # fmt: skip
+                   tokens=done.prompt_tokens + done.completion_tokens,
+                   unsupported=done.unsupported)  # fmt: skip
         if plain is not None:
             # the chunks ours searched for (a turn that does not generate keeps fusion's order)
             reads = not done.assembly or make_assembly(done.assembly, c).generates
@@ -326,9 +333,9 @@ def main() -> int:
 
     all_rows: dict = {}
     print("| set | model | assembly | answer right | plain baseline | cites right file "
-          "| evidence right | retrieved | nothing found | quotes in sources | s/q | ttft median "
-          "(plain) | context of right answers |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "| evidence right | retrieved | nothing found | right answers flagged "
+          "| quotes in sources | s/q | ttft median (plain) | context of right answers |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for name in args.sets.split(","):
         qfile, corpus_of, _held_out = SETS[name]
         home = root / ("pydocs" if name.startswith("pydocs") else name)
@@ -361,9 +368,11 @@ def main() -> int:
                 cells.append(cites)
                 cells += [f"{ours[k] / pos:.2f}" for k in ("evidence", "retrieved")]
                 none = f"{ours['none']}/{ours['neg']}"
+                if ours["flagged"]:
+                    none += f" +{ours['flagged']} flagged"
                 if plain:
                     none += f" (plain {plain['none']}/{plain['neg']})"
-                cells += [none, f"{ours['verbatim']}/{ours['quoted']}"]
+                cells += [none, f"{ours['false_flags']}", f"{ours['verbatim']}/{ours['quoted']}"]
                 cells.append(f"{ours['seconds'] / n:.1f}")
                 med = sorted(ours["ttft"])[len(ours["ttft"]) // 2] if ours["ttft"] else 0.0
                 pmed = sorted(plain["ttft"])[len(plain["ttft"]) // 2] if plain and plain["ttft"] \

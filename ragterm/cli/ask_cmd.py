@@ -156,6 +156,8 @@ def ask(
                     "evidence": [e.to_dict() for e in done.evidence],
                     "citations": done.citations,
                     "attributed": done.attributed,
+                    "unsupported": done.unsupported,
+                    "bare_citation": done.bare,
                     "invalid_citations": done.invalid_citations,
                     "unquoted": done.unquoted,
                     "miscited": [m.__dict__ for m in done.miscited],

@@ -65,6 +65,9 @@ class Done:
     citations: list[int] = field(default_factory=list)  # source numbers the answer cited
     # the answer cited nothing: the source holding the names it writes (ragterm's, not the model's)
     attributed: list[int] = field(default_factory=list)
+    # names the answer gives that no source sent holds (engine.answer.attribution.unsupported)
+    unsupported: list[str] = field(default_factory=list)
+    bare: int = 0  # the source number the answer gives where a name should be (attribution)
     invalid_citations: list[int] = field(default_factory=list)  # cited but never sent: dropped
     unquoted: list[str] = field(default_factory=list)  # "quotes" not found in the sources sent
     miscited: list[Any] = field(
@@ -101,7 +104,19 @@ class Done:
         for quote in self.unquoted:
             short = quote if len(quote) <= 60 else quote[:57] + "..."
             out.append(f"\"{short}\" is not in the sources: the model's wording, not your files'")
-        if self.grounding == "sources" and self.content.strip() and not self.citations:
+        if self.bare:
+            out.append(
+                f"the answer gives source [{self.bare}] where the name you asked for should be: "
+                "read that source for it"
+            )
+        if self.unsupported:
+            names = ", ".join(f"`{n}`" for n in self.unsupported[:3])
+            more = f" and {len(self.unsupported) - 3} more" if len(self.unsupported) > 3 else ""
+            out.append(
+                f"the answer names {names}{more}, which none of the sources sent holds: that is "
+                "the model's own knowledge, not your files"
+            )
+        elif self.grounding == "sources" and self.content.strip() and not self.citations:
             if self.attributed:
                 n = self.attributed[0]
                 where = self.sources[n - 1].citation() if n <= len(self.sources) else ""

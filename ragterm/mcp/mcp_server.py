@@ -138,6 +138,8 @@ class Service:
             "grounding": done.grounding,
             "citations": done.citations,
             "attributed": done.attributed,
+            "unsupported": done.unsupported,
+            "bare_citation": done.bare,
             "sources": [hit_dict(h) for h in done.sources],
             "evidence": [e.to_dict() for e in done.evidence],
             "notes": done.notes,

@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.answer.attribution import attribute_hits
+from ragterm.engine.answer.attribution import attribute_hits, bare_citation, unsupported_hits
 from ragterm.engine.answer.prompt import check_quote_sources, check_quotes
 from ragterm.engine.events import Done
 from ragterm.engine.index.walk import link_rule
@@ -71,8 +71,10 @@ def stored_notes(m: Any, question: str = "") -> list[str]:
     texts = [str(h.text) for h in hits]
     unquoted = check_quotes(m.content, texts) if texts else []
     miscited = check_quote_sources(m.content, texts) if texts else []
-    # as turn.checked_answer: only a finished answer is attributed
-    attribute = bool(hits) and not cited and m.status == "ok"
+    # as turn.checked_answer: only a finished answer is checked for names and attributed
+    check = bool(hits) and m.status == "ok"
+    foreign = unsupported_hits(m.content, question, hits) if check else []
+    attribute = check and not cited and not foreign
     attributed = attribute_hits(m.content, question, hits) if attribute else []
     done = Done(
         content=m.content,
@@ -80,6 +82,8 @@ def stored_notes(m: Any, question: str = "") -> list[str]:
         sources=hits,
         citations=cited,
         attributed=attributed,
+        unsupported=foreign,
+        bare=bare_citation(m.content) if m.status == "ok" and cited else 0,
         unquoted=unquoted,
         miscited=miscited,
     )

@@ -66,6 +66,7 @@ def test_ask_cites_indexed_files_and_no_rag_skips_them(ragterm_cli, tmp_path):
     assert "tangerine-42" in out["sources"][0]["text"]
     # the quoted answer cites its source itself: nothing for ragterm to attribute
     assert out["citations"] == [1] and out["attributed"] == []
+    assert out["unsupported"] == [] and out["bare_citation"] == 0
     out = json.loads(ragterm_cli("ask", "--json", "--no-rag", "What is the wifi password?").stdout)
     assert out["sources"] == [] and out["evidence"] == [] and out["grounding"] == "no_rag"
 

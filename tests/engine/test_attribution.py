@@ -71,3 +71,83 @@ def test_a_resumed_answer_shows_the_same_attribution(tmp_path) -> None:
     # a cancelled answer was not attributed when it was written, nor is it when resumed
     saved.status = "cancelled"
     assert not any("holds what it names" in n for n in stored_notes(saved, q))
+
+
+# answers the 1.5B model wrote to questions the folder holds no answer to (docs/benchmarks.md,
+# "Names no source holds")
+CODE = [
+    'def copy(self) -> \'ConsoleOptions\':\n    """Return a copy of the options."""',
+    'def read_parquet(path):\n    """Load a Parquet file."""',
+    "Use the Console to copy text to the screen.",
+]
+
+
+def test_a_name_no_source_holds_is_reported_as_the_models_own() -> None:
+    from ragterm.engine.answer.attribution import unsupported
+
+    q = "Which function draws a sparkline chart from a list of numbers?"
+    # backticked, even a word of the question: a claim that a function has that name
+    assert unsupported("The function `sparkline` draws it. [1]", q, SOURCES) == ["sparkline"]
+    q2 = "Which React hook keeps local state?"
+    assert unsupported("The hook is useState, see react.dev", q2, SOURCES) == [
+        "useState",
+        "react.dev",
+    ]
+    # names the sources hold are not reported, whatever their case or call parentheses
+    assert unsupported("It is `SCRUB-PII()`; backups go to git-01.", q2, SOURCES) == []
+
+
+def test_a_dotted_name_is_held_by_its_last_part_only_where_a_source_names_it() -> None:
+    from ragterm.engine.answer.attribution import unsupported
+
+    q = "Which function reads a Parquet file?"
+    assert unsupported("It is `pandas.read_parquet`.", q, CODE) == []
+    assert unsupported("Use `Console.copy()`.", q, CODE) == []  # def copy( names it
+    assert unsupported("Use `Console.copy()`.", q, CODE[2:]) == ["Console.copy"]  # a word only
+
+
+def test_code_blocks_values_and_refusals_are_not_claims() -> None:
+    from ragterm.engine.answer.attribution import unsupported
+
+    q = "Which tool strips personal data?"
+    example = "It is scrub-pii:\n```sh\nscrub_pii --in dump.sql\n```\nSet `verbose` to `False`."
+    assert unsupported(example, q, SOURCES) == ["verbose"]
+    assert unsupported("Sorry, the sources do not mention `pii_tool`.", q, SOURCES) == []
+
+
+def test_a_source_number_where_the_name_should_be_is_reported() -> None:
+    from ragterm.engine.answer.attribution import bare_citation
+
+    assert bare_citation("The uvicorn flag that enables HTTP/3 over QUIC is [3].") == 3
+    assert bare_citation("The prompt class is [1, 2]") == 1
+    assert bare_citation("The flag is `--http3` [3].") == 0
+    # a citation after a name, in a later sentence, is a citation
+    assert bare_citation("It is `pick_bool`, a helper. It is called [1].") == 0
+
+
+def test_the_notes_say_what_is_not_from_the_files(tmp_path) -> None:
+    hits = [Hit(i, t, str(tmp_path / f"n{i}.md"), f"n{i}.md", "md", "", 1, 3)
+            for i, t in enumerate(SOURCES, 1)]  # fmt: skip
+    done = Done(content="It is `useState` [1].", grounding="sources", sources=hits,
+                citations=[1], unsupported=["useState"])  # fmt: skip
+    assert any("names `useState`" in n and "not your files" in n for n in done.notes)
+    uncited = Done(content="It is `useState`.", grounding="sources", sources=hits,
+                   unsupported=["useState"])  # fmt: skip
+    assert not any("cites no source" in n for n in uncited.notes)  # the stronger note only
+    bare = Done(content="It is [2].", grounding="sources", sources=hits, citations=[2], bare=2)
+    assert any("gives source [2] where the name you asked for should be" in n for n in bare.notes)
+
+
+def test_a_resumed_answer_shows_the_names_no_source_holds(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from ragterm.tui.chat_rendering import stored_notes
+
+    hits = [Hit(i, t, str(tmp_path / f"n{i}.md"), f"n{i}.md", "md", "", 1, 3)
+            for i, t in enumerate(SOURCES, 1)]  # fmt: skip
+    saved = SimpleNamespace(
+        role="assistant", grounding="sources", content="Use `pii_scrubber.run()` [2].",
+        status="ok", sources=[h.to_dict() for h in hits],
+    )  # fmt: skip
+    notes = stored_notes(saved, "Which tool strips personal data?")
+    assert any("names `pii_scrubber.run`" in n for n in notes)

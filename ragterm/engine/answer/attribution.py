@@ -1,9 +1,13 @@
-"""Which sent source holds what an uncited answer names.
+"""Which sent source holds what an answer names, and which names no source holds.
 
 A model given whole chunks sometimes answers right and cites nothing. The answer's own terms
 (the names and values it writes that the question did not) tell which source it read: the one
 that holds the rarest of them. ragterm reports that source as *its* attribution, apart from the
 model's citations, and says so under the answer.
+
+A model also answers from its own memory when the sources hold no answer (it names a React hook
+from a folder of Python docs). A name the answer gives that no source sent holds is reported, so
+the user knows that part is not from their files.
 """
 
 from __future__ import annotations
@@ -73,3 +77,74 @@ def _holds(source: str, term: str) -> bool:
 def attribute_hits(answer: str, question: str, hits: Sequence[Hit]) -> list[int]:
     """``attribute`` over what the model saw of each source: its citation line, heading, text."""
     return attribute(answer, question, [f"{h.citation()} {h.heading}\n{h.text}" for h in hits])
+
+
+_FENCED = re.compile(r"```.*?(?:```|$)", re.S)
+# a name a source would spell the same way: snake, CamelCase, dotted (not "e.g"), a number, a flag
+_IDENT = re.compile(r"_|[a-z][A-Z]|[A-Za-z]{2}\.[A-Za-z]{2}|^\d[\d.,]*\d$|^--?\w")
+_LITERALS = frozenset("true false none null yes no".split())
+
+
+def _claims(answer: str, question: str) -> dict[str, str]:
+    """The names an answer gives as fact, lower-cased to as written: everything in backticks
+    (even a word of the question: "`sparkline`" is a claim that a function has that name) and,
+    outside backticks, identifiers and numbers the question does not have. Code blocks are
+    examples, not claims."""
+    text = _FENCED.sub(" ", answer)
+    out: dict[str, str] = {}
+    for m in _TICKED.finditer(text):
+        name = m.group(1).strip().removesuffix("()")
+        if name.lower() not in _LITERALS:
+            out[name.lower()] = name
+    asked = {w.lower() for w in _WORD.findall(question)}
+    rest = _TICKED.sub(" ", re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text))
+    for m in _WORD.finditer(rest):
+        w = m.group(0).removesuffix("()").rstrip(".:-/")
+        if _IDENT.search(w) and w.lower() not in asked and w.lower() not in _LITERALS:
+            out.setdefault(w.lower(), w)
+    return out
+
+
+def _held_anywhere(name: str, sources: Sequence[str]) -> bool:
+    """Whether some source holds ``name``, or what a reader would look up of it: the key of
+    ``key=value``, a call's name, the last part of a dotted name (``pandas.read_parquet``) when
+    a source holds it as a name: ``Console.copy`` is not held by a source that says "copy"."""
+    forms = {name, name.split("=")[0].strip(), name.split("(")[0].strip()}
+    if any(f and _holds(src, f) for f in forms for src in sources):
+        return True
+    last = name.split("(")[0].rsplit(".", 1)[-1] if "." in name and " " not in name else ""
+    if not last:
+        return False
+    as_name = re.compile(
+        rf"(?:[.`]|\bdef\s+|\bclass\s+){re.escape(last)}(?!\w)|(?<!\w){re.escape(last)}\s*\(", re.I
+    )
+    return any(
+        (_holds(src, last) if _IDENT.search(last) else as_name.search(src) is not None)
+        for src in sources
+    )
+
+
+def unsupported(answer: str, question: str, sources: Sequence[str]) -> list[str]:
+    """The names the answer gives (as written) that none of ``sources`` holds: the model's own
+    knowledge, not the user's files. A refusal names nothing."""
+    if not sources or _REFUSAL.search(answer):
+        return []
+    return [n for t, n in _claims(answer, question).items() if not _held_anywhere(t, sources)]
+
+
+def unsupported_hits(answer: str, question: str, hits: Sequence[Hit]) -> list[str]:
+    """``unsupported`` over what the model saw of each source."""
+    return unsupported(answer, question, [f"{h.citation()} {h.heading}\n{h.text}" for h in hits])
+
+
+# "The option that does X is [1]." in the answer's first sentence: a number where a name should be
+_BARE = re.compile(
+    r"^[^.!?\n]*?\b(?:is|are|was|were|called|named)\s+\[(\d+)(?:\s*,\s*\d+)*\]\s*(?:[.;,]|$)"
+)
+
+
+def bare_citation(answer: str) -> int:
+    """The source number the answer's first sentence gives in place of a name (0 when it names
+    something): a model that read the answer in a source sometimes writes only where it is."""
+    m = _BARE.search(answer.strip())
+    return int(m.group(1)) if m else 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer import assembly
-from ragterm.engine.answer.attribution import attribute_hits
+from ragterm.engine.answer.attribution import attribute_hits, bare_citation, unsupported_hits
 from ragterm.engine.answer.prompt import Plan, check_citations, check_quote_sources, check_quotes
 from ragterm.engine.events import Done, Trimmed
 from ragterm.engine.models.llm import SamplingParams
@@ -63,13 +63,17 @@ def checked_answer(
     stats: dict[str, float],
     question: str = "",
 ) -> Done:
-    """The answer with its citations and quotes checked against the sources sent; an answer
-    that cites nothing gets the source holding what it names, as ragterm's attribution."""
+    """The answer with its citations, quotes and names checked against the sources sent; an
+    answer that cites nothing gets the source holding what it names, as ragterm's attribution,
+    unless it names something no source holds."""
     cited = check_citations(text, len(t.plan.hits))
     sent = [h.text for h in t.plan.hits]
-    attributed = []
-    if status == "ok" and sent and not cited.valid and not t.extractive:
-        attributed = attribute_hits(cited.text, question, t.plan.hits)
+    attributed: list[int] = []
+    foreign: list[str] = []
+    if status == "ok" and sent and not t.extractive:
+        foreign = unsupported_hits(cited.text, question, t.plan.hits)
+        if not cited.valid and not foreign:
+            attributed = attribute_hits(cited.text, question, t.plan.hits)
     return Done(
         content=cited.text,
         status=status,
@@ -81,6 +85,8 @@ def checked_answer(
         evidence=t.quotes,
         citations=cited.valid,
         attributed=attributed,
+        unsupported=foreign,
+        bare=bare_citation(cited.text) if status == "ok" and cited.valid else 0,
         invalid_citations=cited.invalid,
         unquoted=check_quotes(cited.text, sent) if sent else [],
         miscited=check_quote_sources(cited.text, sent) if sent else [],

@@ -25,7 +25,8 @@ its order, one plain prompt, no system prompt, no adapter. Columns:
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
   ``rag.threshold``, or the model said the files do not say); "+N flagged": the other answers
   to them that name something no source sent holds, which the user is told under the answer;
-- right answers flagged: right answers told so all the same (a false alarm);
+- right answers flagged: right answers told so all the same: the name is right but in none of
+  the sources sent (the model knew it; the user is asked to check it);
 - quotes in the sources: of the answers that quote, how many quote only text that was sent;
 - ttft median: time to first token (plain baseline's in brackets);
 - context of right answers: the largest prompt + answer (tokens) among the right answers, the

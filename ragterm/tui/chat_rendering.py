@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,9 @@ def evidence_from_dict(d: dict[str, Any]) -> Evidence:
     return Evidence(**{k: v for k, v in d.items() if k in known})
 
 
-def stored_notes(m: Any, question: str = "") -> list[str]:
-    """The notes of a saved answer (``question``: the message it answers), as they were shown
-    when it was written."""
+def stored_notes(m: Any, question: str = "", earlier: Sequence[str] = ()) -> list[str]:
+    """The notes of a saved answer (``question``: the message it answers; ``earlier``: the
+    messages before it, as sent), as they were shown when it was written."""
     if m.role != "assistant" or m.grounding is None:
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
@@ -73,7 +74,7 @@ def stored_notes(m: Any, question: str = "") -> list[str]:
     miscited = check_quote_sources(m.content, texts) if texts else []
     # as turn.checked_answer: only a finished answer is checked for names and attributed
     check = bool(hits) and m.status == "ok"
-    foreign = unsupported_hits(m.content, question, hits) if check else []
+    foreign = unsupported_hits(m.content, question, hits, earlier) if check else []
     attribute = check and not cited and not foreign
     attributed = attribute_hits(m.content, question, hits) if attribute else []
     done = Done(

@@ -151,3 +151,7 @@ def test_a_resumed_answer_shows_the_names_no_source_holds(tmp_path) -> None:
     )  # fmt: skip
     notes = stored_notes(saved, "Which tool strips personal data?")
     assert any("names `pii_scrubber.run`" in n for n in notes)
+    # a follow-up's answer may name what an earlier turn's sources held: not the model's own
+    earlier = ["Sources: [1] ops.md:1-4\nRun pii_scrubber.run() on each dump.", "It is scrubbed."]
+    notes = stored_notes(saved, "And how do I call it?", earlier)
+    assert not any("names `pii_scrubber.run`" in n for n in notes)

@@ -132,9 +132,15 @@ def unsupported(answer: str, question: str, sources: Sequence[str]) -> list[str]
     return [n for t, n in _claims(answer, question).items() if not _held_anywhere(t, sources)]
 
 
-def unsupported_hits(answer: str, question: str, hits: Sequence[Hit]) -> list[str]:
-    """``unsupported`` over what the model saw of each source."""
-    return unsupported(answer, question, [f"{h.citation()} {h.heading}\n{h.text}" for h in hits])
+def unsupported_hits(
+    answer: str, question: str, hits: Sequence[Hit], earlier: Sequence[str] = ()
+) -> list[str]:
+    """``unsupported`` over what the model saw of each source, and of the ``earlier`` turns it
+    was sent (a follow-up's answer may name what a previous turn's sources held)."""
+    if not hits:
+        return []
+    seen = [f"{h.citation()} {h.heading}\n{h.text}" for h in hits]
+    return unsupported(answer, question, [*seen, *earlier])
 
 
 # "The option that does X is [1]." in the answer's first sentence: a number where a name should be

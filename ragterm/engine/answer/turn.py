@@ -71,7 +71,8 @@ def checked_answer(
     attributed: list[int] = []
     foreign: list[str] = []
     if status == "ok" and sent and not t.extractive:
-        foreign = unsupported_hits(cited.text, question, t.plan.hits)
+        earlier = [m.as_sent for m in t.stored[t.plan.history_start :]]
+        foreign = unsupported_hits(cited.text, question, t.plan.hits, earlier)
         if not cited.valid and not foreign:
             attributed = attribute_hits(cited.text, question, t.plan.hits)
     return Done(

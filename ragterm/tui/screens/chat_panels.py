@@ -180,7 +180,8 @@ class ChatPanels(Screen[None]):
         view = self.query_one("#conversation", VerticalScroll)
         view.remove_children()
         stored = self.controller.messages(session_id)
-        # the question each message answers: the user message before it
+        # the question each message answers: the user message before it; the turns before it
+        # (as many as a context window holds) are what a follow-up's answer may name
         asked = ["", *(p.content if p.role == "user" else "" for p in stored[:-1])]
         widgets = [
             ChatMessage(
@@ -190,9 +191,9 @@ class ChatPanels(Screen[None]):
                 sources=[hit_from_dict(s) for s in m.sources] if m.role == "assistant" else [],
                 message_id=m.id,
                 evidence=[evidence_from_dict(e) for e in m.evidence],
-                notes=stored_notes(m, question),
+                notes=stored_notes(m, question, [p.as_sent for p in stored[max(0, i - 20) : i]]),
             )
-            for m, question in zip(stored, asked, strict=True)
+            for i, (m, question) in enumerate(zip(stored, asked, strict=True))
         ]
         view.mount_all(widgets)
         view.scroll_end(animate=False)

@@ -155,3 +155,25 @@ def test_a_resumed_answer_shows_the_names_no_source_holds(tmp_path) -> None:
     earlier = ["Sources: [1] ops.md:1-4\nRun pii_scrubber.run() on each dump.", "It is scrubbed."]
     notes = stored_notes(saved, "And how do I call it?", earlier)
     assert not any("names `pii_scrubber.run`" in n for n in notes)
+
+
+def test_the_source_defining_the_name_beats_the_ones_using_it() -> None:
+    # the 1.5B model's answer to "Which exception is raised when a color definition can't be
+    # parsed?" over rich's source: style.py raises the exception, color.py defines it
+    sources = [
+        "style.py:80-95 class Style > def parse\n    except ColorParseError as error:\n"
+        "        raise StyleSyntaxError(f'unable to parse {word!r}; {error}') from None",
+        "style.py:120-130 class Style > def color\n    return ColorParseError",
+        "color.py:20-24 class ColorParseError(Exception) — The color could not be parsed.\n"
+        "class ColorParseError(Exception):\n    pass",
+    ]
+    q = "Which exception is raised when a color definition string can't be understood?"
+    answer = "The exception is `ColorParseError`. It is raised by `Style.parse` in `style.py`."
+    assert attribute(answer, q, sources) == [3]
+    # a name the question has counts when the answer gives it: `group` for "into a Group"
+    group = [
+        "live.py:1-9 class Live\n    return Group(renderables)",
+        "console.py:40-50 def group(fit)",
+    ]
+    q2 = "Which decorator turns a function that yields renderables into a Group?"
+    assert attribute("It is `group`.", q2, group) == [2]

@@ -57,17 +57,51 @@ def attribute(answer: str, question: str, sources: Sequence[str]) -> list[int]:
     """
     said = _terms(answer)
     new = set(said) - set(_terms(question))
-    if not new or not sources or _REFUSAL.search(answer):
+    if not sources or _REFUSAL.search(answer) or not (new or _TICKED.search(answer)):
         return []
     held = [{t for t in new if _holds(src, t)} for src in sources]
     df = {t: sum(t in h for h in held) for t in new}
     names = {t for t in new if said[t]}
-    # names first (a file, a function, a value), plain words only to break their tie
+    # a source that defines a name the answer's first sentence gives (the answer, asked for
+    # first; later sentences elaborate) beats one that only uses it (color.py's `class
+    # ColorParseError`, not style.py's `raise ColorParseError`), even a name the question has
+    # (`group` for "into a Group"); then names (a file, a function, a value), plain words
+    # only to break their tie
+    given = [m.group(1).strip() for m in _TICKED.finditer(_first_sentence(answer))]
+    defined = [{n for n in given if _defines(src, n)} for src in sources]
+    ddf = {n: sum(n in d for d in defined) for n in given}
     scores = [
-        (sum(1.0 / df[t] for t in h & names), sum(1.0 / df[t] for t in h - names)) for h in held
+        (
+            sum(1.0 / ddf[n] for n in d),
+            sum(1.0 / df[t] for t in h & names),
+            sum(1.0 / df[t] for t in h - names),
+        )
+        for d, h in zip(defined, held, strict=True)
     ]
     best = max(scores)
-    return [scores.index(best) + 1] if best > (0.0, 0.0) else []
+    return [scores.index(best) + 1] if best > (0.0, 0.0, 0.0) else []
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z`*\[])|\n\s*\n", text.strip(), maxsplit=1)[0]
+
+
+def _defines(source: str, name: str) -> bool:
+    """Does ``source`` define ``name`` (the last part of a dotted name or call): a ``def``,
+    ``class`` or like keyword before it, an assignment at a line's start, a heading with it."""
+    last = name.split("(")[0].rsplit(".", 1)[-1].lstrip("@-")
+    if not re.fullmatch(r"[A-Za-z_]\w*", last):
+        return False
+    keyword = r"def|class|function|func|fn|struct|enum|interface|trait|type|const|let|var"
+    return (
+        re.search(
+            rf"\b(?:{keyword})\s+{last}\b|^\s*(?:self\.)?{last}\s*(?::[^=\n]+)?=(?!=)"
+            rf"|^#+ [^\n]*\b{last}\b",
+            source,
+            re.M,
+        )
+        is not None
+    )
 
 
 def _holds(source: str, term: str) -> bool:

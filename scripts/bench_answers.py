@@ -214,7 +214,6 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
     """One model, one assembly, every question; with ``baseline`` the plain prompt over the same
     search results, answered by the same loaded model in the same run."""
     from ragterm.engine.answer.assembly import make as make_assembly
-    from ragterm.engine.answer.assembly import top_k
     from ragterm.engine.answer.conversation import make_retriever, open_conversation
     from ragterm.engine.answer.prompt import check_citations
     from ragterm.engine.events import Done
@@ -248,10 +247,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
                    unsupported=done.unsupported)  # fmt: skip
         if plain is not None:
             # the chunks ours searched for (a turn that does not generate keeps fusion's order)
-            asm_used = make_assembly(done.assembly or "whole", c)
-            reads = not done.assembly or asm_used.generates
-            k = top_k(c, asm_used) if done.assembly else c["rag.top_k"]
-            hits = search(q["question"], k, reads) if search is not None else []
+            reads = not done.assembly or make_assembly(done.assembly, c).generates
+            hits = search(q["question"], c["rag.top_k"], reads) if search is not None else []
             t = time.perf_counter()
             text = plain_answer(backend, q["question"], hits, c["chat.max_tokens"]) if hits else ""
             plain["seconds"] += time.perf_counter() - t

@@ -150,7 +150,7 @@ SETTINGS: dict[str, Setting] = {
             "rag.top_k",
             int,
             5,
-            "retrieved chunks per question (unset: 8 for 1B+ models and servers, 5 otherwise)",
+            "retrieved chunks per question",
             _between(1, 100),
             "an integer from 1 to 100",
         ),

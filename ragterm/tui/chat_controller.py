@@ -65,9 +65,7 @@ class ChatController:
         )
         self.conv: Conversation | None = None
         self.rag: bool = bool(cfg["rag.enabled"])
-        # chunks per question: /k or rag.top_k where set, else what the assembly uses
-        set_k = cfg.origins.get("rag.top_k", "default") != "default"
-        self._k: int | None = int(cfg["rag.top_k"]) if set_k else None
+        self.k: int = int(cfg["rag.top_k"])
         self.pinned: dict[int, Hit] = {}  # chunk_id -> Hit, always sent (inspector "p")
         self.excluded: set[int] = set()  # chunk ids never sent (inspector "x")
         self.edit_from: int | None = None  # /edit: the next question replaces from this message
@@ -139,13 +137,6 @@ class ChatController:
             f"sent as {asm.describe()}; " + query_rewrite.describe(self.cfg["rag.rewrite"], backend)
         )
 
-    @property
-    def k(self) -> int:
-        if self._k is not None:
-            return self._k
-        backend = self.conv.backend if self.conv is not None else None
-        return assembly.top_k(self.cfg, assembly.choose(self.cfg, backend))
-
     def set_k(self, arg: str) -> int:
         try:
             k = int(arg)
@@ -155,7 +146,7 @@ class ChatController:
             raise RagtermError(
                 f"/k needs a number from 1 to 100, not {arg!r}", hint="/k 5"
             ) from None
-        self._k = k
+        self.k = k
         return k
 
     def set_system_prompt(self, text: str) -> None:

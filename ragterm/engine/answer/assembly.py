@@ -7,9 +7,8 @@ labelled; a 1B+ instruct model (or a server) given two excerpted lines per sourc
 cites without answering, and answers most questions when it gets whole chunks and is asked for
 the answer first. ``rag.assembly`` picks one of:
 
-- ``whole``: whole chunks in the search's order (8 unless ``rag.top_k`` is set), as they are,
-  after the rules; the answer first, in a sentence that names the thing asked about, then the
-  citation. No adapter.
+- ``whole``: whole chunks in the search's order, as they are, after the rules; the answer first,
+  in a sentence that names the thing asked about, then the citation. No adapter.
 - ``excerpts``: the most relevant lines of each chunk (``rag.excerpt_lines``), ``rag.order``,
   quote-and-cite rules, the retrieval adapter (``rag.adapter``).
 - ``extractive``: no generation on turns with sources; the answer is the best evidence line,
@@ -41,7 +40,6 @@ class Assembly:
     adapter: bool  # apply the retrieval adapter on turns with sources
     reason: str = ""  # why this one (what /rag and ask --json show)
     layout: str = "quoted"  # prompt.user_turn: quoted (rules after) | plain (rules first)
-    k: int = 0  # chunks to search for when rag.top_k is not set (0: rag.top_k's default)
 
     @property
     def generates(self) -> bool:
@@ -58,20 +56,6 @@ class Assembly:
         return f"{self.name} ({what}; {self.reason})" if self.reason else f"{self.name} ({what})"
 
 
-# whole chunks for a 1B+ model: 8, not 5. The answer's chunk is more often among them (code dev
-# set: 0.89 -> 0.92 of answers in a sent chunk) and the 1.5B model answered 0.87 -> 0.91 on code,
-# notes and pydocs unchanged; the bundled model's extractive quote got no better from 8
-# (docs/benchmarks.md, "Eight whole chunks for 1B+ models"). The price: a longer prompt.
-WHOLE_TOP_K = 8
-
-
-def top_k(cfg: Any, asm: Assembly) -> int:
-    """Chunks to search for: ``rag.top_k`` where the user set it, else what the assembly uses."""
-    if asm.k and cfg.origins.get("rag.top_k", "default") == "default":
-        return asm.k
-    return int(cfg["rag.top_k"])
-
-
 def choose(cfg: Any, backend: Any) -> Assembly:
     """The assembly for this backend: ``rag.assembly`` when set, else by the model's size."""
     setting = cfg["rag.assembly"]
@@ -86,9 +70,7 @@ def choose(cfg: Any, backend: Any) -> Assembly:
 
 def make(name: str, cfg: Any, reason: str = "") -> Assembly:
     if name == "whole":
-        return Assembly(
-            "whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason, "plain", WHOLE_TOP_K
-        )
+        return Assembly("whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason, "plain")
     if name == "excerpts":
         lines = cfg["rag.excerpt_lines"]
         return Assembly("excerpts", lines, cfg["rag.order"], GROUNDING_RULES, True, reason)

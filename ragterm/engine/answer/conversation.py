@@ -116,7 +116,7 @@ class Conversation:
         self.last_rewrite = None
         if hits is None:
             use = self.cfg["rag.enabled"] if ask.rag is None else ask.rag
-            k, hits = ask.k or assembly.top_k(self.cfg, asm), []
+            k, hits = ask.k or self.cfg["rag.top_k"], []
             if use and retrieve:
                 self.last_rewrite = self._standalone(ask.text)
                 query = self.last_rewrite.query

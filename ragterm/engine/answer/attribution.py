@@ -108,13 +108,19 @@ def _holds(source: str, term: str) -> bool:
     return re.search(rf"(?<![\w]){re.escape(term)}(?![\w])", source, re.I) is not None
 
 
+def _seen(hits: Sequence[Hit]) -> list[str]:
+    """What the model saw of each source: its citation line, heading, text."""
+    return [f"{h.citation()} {h.heading}\n{h.text}" for h in hits]
+
+
 def attribute_hits(answer: str, question: str, hits: Sequence[Hit]) -> list[int]:
-    """``attribute`` over what the model saw of each source: its citation line, heading, text."""
-    return attribute(answer, question, [f"{h.citation()} {h.heading}\n{h.text}" for h in hits])
+    """``attribute`` over what the model saw of each source."""
+    return attribute(answer, question, _seen(hits))
 
 
 _FENCED = re.compile(r"```.*?(?:```|$)", re.S)
-# a name a source would spell the same way: snake, CamelCase, dotted (not "e.g"), a number, a flag
+# a name a source would spell the same way: snake, CamelCase, dotted (not "e.g"), a number, a flag;
+# stricter than _NAME, which also takes hyphenated words ("module-level") as attribution evidence
 _IDENT = re.compile(r"_|[a-z][A-Z]|[A-Za-z]{2}\.[A-Za-z]{2}|^\d[\d.,]*\d$|^--?\w")
 _LITERALS = frozenset("true false none null yes no".split())
 
@@ -171,10 +177,7 @@ def unsupported_hits(
 ) -> list[str]:
     """``unsupported`` over what the model saw of each source, and of the ``earlier`` turns it
     was sent (a follow-up's answer may name what a previous turn's sources held)."""
-    if not hits:
-        return []
-    seen = [f"{h.citation()} {h.heading}\n{h.text}" for h in hits]
-    return unsupported(answer, question, [*seen, *earlier])
+    return unsupported(answer, question, [*_seen(hits), *earlier]) if hits else []
 
 
 # "The option that does X is [1]." in the answer's first sentence: a number where a name should be

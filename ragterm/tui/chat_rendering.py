@@ -10,8 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from ragterm.engine.answer.attribution import attribute_hits, bare_citation, unsupported_hits
-from ragterm.engine.answer.prompt import check_quote_sources, check_quotes
+from ragterm.engine.answer.turn import answer_checks
 from ragterm.engine.events import Done
 from ragterm.engine.index.walk import link_rule
 from ragterm.engine.retrieve.evidence import Evidence
@@ -69,25 +68,10 @@ def stored_notes(m: Any, question: str = "", earlier: Sequence[str] = ()) -> lis
         return []
     cited = [int(n) for n in re.findall(r"\[(\d+)\]", m.content)]
     hits = [hit_from_dict(s) for s in m.sources if s.get("text")]
-    texts = [str(h.text) for h in hits]
-    unquoted = check_quotes(m.content, texts) if texts else []
-    miscited = check_quote_sources(m.content, texts) if texts else []
-    # as turn.checked_answer: only a finished answer is checked for names and attributed
-    check = bool(hits) and m.status == "ok"
-    foreign = unsupported_hits(m.content, question, hits, earlier) if check else []
-    attribute = check and not cited and not foreign
-    attributed = attribute_hits(m.content, question, hits) if attribute else []
-    done = Done(
-        content=m.content,
-        grounding=m.grounding,
-        sources=hits,
-        citations=cited,
-        attributed=attributed,
-        unsupported=foreign,
-        bare=bare_citation(m.content) if m.status == "ok" and cited else 0,
-        unquoted=unquoted,
-        miscited=miscited,
+    checks = answer_checks(
+        m.content, question, hits, cited, finished=m.status == "ok", earlier=earlier
     )
+    done = Done(content=m.content, grounding=m.grounding, sources=hits, citations=cited, **checks)
     return done.notes
 
 

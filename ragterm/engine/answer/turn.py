@@ -54,6 +54,36 @@ def trimmed(p: Plan) -> Trimmed | None:
     return Trimmed(turns, chunks, "left out to fit the context window: " + " and ".join(parts))
 
 
+def answer_checks(
+    text: str,
+    question: str,
+    hits: list[Hit],
+    cited: list[int],
+    *,
+    finished: bool,
+    generated: bool = True,
+    earlier: Iterable[str] = (),
+) -> dict[str, Any]:
+    """``Done``'s checks of an answer against the sources sent, as the live turn and a resumed
+    chat both show them: quotes in no source or cited to the wrong one; for a finished, generated
+    answer, the names no source holds, a source number where a name should be and, when it cites
+    nothing and names nothing foreign, ragterm's attribution."""
+    sent = [h.text for h in hits]
+    foreign: list[str] = []
+    attributed: list[int] = []
+    if finished and sent and generated:
+        foreign = unsupported_hits(text, question, hits, list(earlier))
+        if not cited and not foreign:
+            attributed = attribute_hits(text, question, hits)
+    return {
+        "attributed": attributed,
+        "unsupported": foreign,
+        "bare": bare_citation(text) if finished and cited else 0,
+        "unquoted": check_quotes(text, sent) if sent else [],
+        "miscited": check_quote_sources(text, sent) if sent else [],
+    }
+
+
 def checked_answer(
     t: Turn,
     text: str,
@@ -63,18 +93,14 @@ def checked_answer(
     stats: dict[str, float],
     question: str = "",
 ) -> Done:
-    """The answer with its citations, quotes and names checked against the sources sent; an
-    answer that cites nothing gets the source holding what it names, as ragterm's attribution,
-    unless it names something no source holds."""
+    """The answer with its citations dropped where they name no source sent, and checked
+    (``answer_checks``)."""
     cited = check_citations(text, len(t.plan.hits))
-    sent = [h.text for h in t.plan.hits]
-    attributed: list[int] = []
-    foreign: list[str] = []
-    if status == "ok" and sent and not t.extractive:
-        earlier = [m.as_sent for m in t.stored[t.plan.history_start :]]
-        foreign = unsupported_hits(cited.text, question, t.plan.hits, earlier)
-        if not cited.valid and not foreign:
-            attributed = attribute_hits(cited.text, question, t.plan.hits)
+    checks = answer_checks(
+        cited.text, question, t.plan.hits, cited.valid,
+        finished=status == "ok", generated=not t.extractive,
+        earlier=(m.as_sent for m in t.stored[t.plan.history_start :]),
+    )  # fmt: skip
     return Done(
         content=cited.text,
         status=status,
@@ -85,12 +111,8 @@ def checked_answer(
         error=error,
         evidence=t.quotes,
         citations=cited.valid,
-        attributed=attributed,
-        unsupported=foreign,
-        bare=bare_citation(cited.text) if status == "ok" and cited.valid else 0,
         invalid_citations=cited.invalid,
-        unquoted=check_quotes(cited.text, sent) if sent else [],
-        miscited=check_quote_sources(cited.text, sent) if sent else [],
         grounding=grounding,
         assembly=t.asm.name if t.plan.hits else "",
+        **checks,
     )

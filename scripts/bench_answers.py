@@ -180,7 +180,7 @@ def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  #
 
 def _tally() -> dict:
     keys = ["answer", "cites", "attributed", "evidence", "retrieved", "pos", "neg", "none",
-            "flagged", "false_flags", "quoted", "verbatim"]  # fmt: skip
+            "flagged", "right_flagged", "quoted", "verbatim"]  # fmt: skip
     t: dict = dict.fromkeys(keys, 0)
     t.update(seconds=0.0, ttft=[], rows=[])
     return t
@@ -240,8 +240,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
             ours["attributed"] += 1
         if done.unsupported and not q["file"]:  # named what no source holds; the user is told
             ours["flagged"] += not row["nothing_found"]
-        elif done.unsupported and row.get("answer"):  # told so of a right answer: a false alarm
-            ours["false_flags"] += 1
+        elif done.unsupported and row.get("answer"):  # right, but from the model's memory
+            ours["right_flagged"] += 1
         row.update(grounding=done.grounding, assembly=done.assembly,
                    tokens=done.prompt_tokens + done.completion_tokens,
                    unsupported=done.unsupported)  # fmt: skip
@@ -373,7 +373,7 @@ def main() -> int:
                     none += f" +{ours['flagged']} flagged"
                 if plain:
                     none += f" (plain {plain['none']}/{plain['neg']})"
-                cells += [none, f"{ours['false_flags']}", f"{ours['verbatim']}/{ours['quoted']}"]
+                cells += [none, f"{ours['right_flagged']}", f"{ours['verbatim']}/{ours['quoted']}"]
                 cells.append(f"{ours['seconds'] / n:.1f}")
                 med = sorted(ours["ttft"])[len(ours["ttft"]) // 2] if ours["ttft"] else 0.0
                 pmed = sorted(plain["ttft"])[len(plain["ttft"]) // 2] if plain and plain["ttft"] \

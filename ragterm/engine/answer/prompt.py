@@ -96,23 +96,22 @@ ANSWER_FIRST_RULES = (
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
+def _source_line(i: int, h: Hit) -> str:
+    return f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
+
+
 def format_context(hits: list[Hit]) -> str:
     """Numbered sources, each fenced as a quote so text inside cannot pass for instructions."""
     parts = []
     for i, h in enumerate(hits, 1):
-        head = f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
         body = "\n".join(f"> {line}" if line else ">" for line in h.text.strip().split("\n"))
-        parts.append(f"{head}\n{body}")
+        parts.append(f"{_source_line(i, h)}\n{body}")
     return "\n\n".join(parts)
 
 
 def plain_context(hits: list[Hit]) -> str:
     """Numbered sources as they are, each under its citation line."""
-    parts = []
-    for i, h in enumerate(hits, 1):
-        head = f"[{i}] {h.citation()}" + (f" — {h.heading}" if h.heading else "")
-        parts.append(f"{head}\n{h.text.strip()}")
-    return "\n\n".join(parts)
+    return "\n\n".join(f"{_source_line(i, h)}\n{h.text.strip()}" for i, h in enumerate(hits, 1))
 
 
 def user_turn(

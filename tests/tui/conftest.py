@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
+from textual.content import Content
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +36,7 @@ def diagnose(app: Any) -> str:
     for widget in app.screen.query("Static, Label, Input"):
         if widget.display:
             shown = widget.value if hasattr(widget, "value") else widget.render()
-            text = str(shown).strip() if isinstance(shown, str | Text) else ""
+            text = str(shown).strip() if isinstance(shown, str | Text | Content) else ""
             if text:
                 lines.append(f"  #{widget.id or type(widget).__name__}: {text[:200]}")
     ps = subprocess.run(

@@ -179,9 +179,14 @@ async def test_train_cancel_resume_compare_and_use_now(tmp_path):
         s.extra = QUICK | {"lr": 2e-3}
         await fill(pilot, s, name="pirate", data=str(data), steps="40")
         await wait_for(pilot, lambda: not s.query_one("#start").disabled, 60)
+        await pilot.pause()  # the estimate that enabled Start moves it: click where it is now
         await pilot.click("#start")
-        # any step: on a fast machine step 1 is on screen for less than one poll
-        stepped = lambda: re.search(r"step \d+/40", text(s, "#stats")) is not None  # noqa: E731
+        await wait_for(pilot, lambda: app.tuning.progress is not None, 10)
+
+        def stepped() -> bool:  # any step: on a fast machine step 1 shows for less than one poll
+            assert not app.tuning.progress.error, app.tuning.progress.error
+            return re.search(r"step \d+/40", text(s, "#stats")) is not None
+
         await wait_for(pilot, stepped, 400)
         assert s.query_one("#tune-progress").display
         assert s.query_one("#loss-chart").data  # the chart has its first point

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -31,11 +32,15 @@ EMBED_CHUNKS_PER_S = 23.0  # bundled model on dev-2c (docs/benchmarks.md, "Big f
 
 def sets(pydocs: Path) -> dict[str, Path]:
     return {"pydocs corpus": pydocs, "ragterm source": ROOT / "ragterm",
-            "docs, README, scripts": ROOT}  # fmt: skip
+            "docs, README, scripts": ROOT,
+            "installed packages' READMEs": Path(sysconfig.get_paths()["purelib"])}  # fmt: skip
 
 
 def files_of(name: str, root: Path) -> list[Path]:
     from ragterm.engine.index.walk import walk
+
+    if name.startswith("installed"):  # each package's README, as its METADATA carries it
+        return sorted(root.glob("*.dist-info/METADATA"))
 
     entries = [e for e in walk(root) if e.reason is None]
     if name.startswith("docs"):

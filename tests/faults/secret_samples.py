@@ -190,6 +190,11 @@ ORDINARY: dict[str, str] = {
         "sequence ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\n"
         f"commit {_rand(40, HEX, 14)}\n"
     ),
+    "readme-examples.md": (  # placeholders from installed packages' READMEs (loguru, openai)
+        'notifier = apprise.Apprise()\nWEBHOOK_TOKEN = "abc123def456"\n\n'
+        'Add `OPENAI_API_KEY="My API Key"` to your `.env` file.\n'
+        "api_key: your-api-key-here\n"
+    ),
     "prose.md": (
         "# Passwords\n\nA password manager keeps each secret key safe; never reuse a password.\n"
         "The API key goes in the settings screen, the token is refreshed hourly.\n"

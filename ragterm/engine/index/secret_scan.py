@@ -168,7 +168,56 @@ class _Detector:
                 continue
             if fn(**{k: have[k] for k in wants}):
                 return True
-        return type(plugin).__name__ in WORDY_PLUGINS and bool(self.gibberish(secret, plugin))
+        kind = type(plugin).__name__
+        if kind in GENERIC_PLUGINS and placeholder(secret, line):
+            return True
+        return kind in WORDY_PLUGINS and bool(self.gibberish(secret, plugin))
+
+
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# words around a name in a documented example value: "your API key here", "My API Key"
+FILLER = frozenset(
+    "my your our the a an here this that goes in put insert enter replace with example sample "
+    "dummy fake test some value string secret".split()
+)
+_ALPHABETS = ("abcdefghijklmnopqrstuvwxyz", "0123456789")
+
+
+def placeholder(value: str, line: str) -> bool:
+    """A documentation example rather than a credential, for the generic plugins only (a format
+    plugin's match is a real token's shape): a value made of ascending runs (``abc123def456``,
+    ``abcd1234``), or one that only repeats words of its own line, such as the key's name
+    (``OPENAI_API_KEY="My API Key"``). Found in 2 of the 162 installed packages' READMEs, where
+    whole files were skipped for them."""
+    low = value.lower()
+    if len(low) >= 6 and _ascending_runs(low):
+        return True
+    words = [w.lower() for w in _WORD.findall(value)]
+    if len(words) < 2:
+        return False
+    rest = line.replace(value, " ")
+    around = {w.lower() for w in _WORD.findall(rest)}
+    return all(w in around or w in FILLER for w in words) and any(w in around for w in words)
+
+
+def _ascending_runs(text: str) -> bool:
+    """``text`` is runs of 3 or more consecutive letters or digits, nothing else."""
+    i = 0
+    while i < len(text):
+        alphabet = next((a for a in _ALPHABETS if text[i] in a), None)
+        if alphabet is None:
+            return False
+        j = i + 1
+        while (
+            j < len(text)
+            and text[j] in alphabet
+            and (alphabet.index(text[j]) == alphabet.index(text[j - 1]) + 1)
+        ):
+            j += 1
+        if j - i < 3:
+            return False
+        i = j
+    return True
 
 
 def _import(path: str) -> tuple[Any, frozenset[str]]:

@@ -24,7 +24,8 @@ its order, one plain prompt, no system prompt, no adapter. Columns:
 - retrieved: the expected file was among the sources sent (the ceiling of the rest);
 - nothing found: for questions with no answer in the corpus, the app said so (no source cleared
   ``rag.threshold``, or the model said the files do not say); "+N flagged": the other answers
-  to them that name something no source sent holds, which the user is told under the answer;
+  to them that name something no source sent holds, or give a source number where the name
+  should be ("… is [3]."), which the user is told under the answer;
 - right answers flagged: right answers told so all the same: the name is right but in none of
   the sources sent (the model knew it; the user is asked to check it);
 - quotes in the sources: of the answers that quote, how many quote only text that was sent;
@@ -238,13 +239,15 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
         row = _score(ours, q, done.content, files, cited, done.evidence, done.grounding)
         if done.attributed and row.get("cites"):
             ours["attributed"] += 1
-        if done.unsupported and not q["file"]:  # named what no source holds; the user is told
+        # told under the answer: a name no source holds, or a source number where the name goes
+        told = bool(done.unsupported) or bool(done.bare)
+        if told and not q["file"]:
             ours["flagged"] += not row["nothing_found"]
-        elif done.unsupported and row.get("answer"):  # right, but from the model's memory
+        elif told and row.get("answer"):  # right, but from the model's memory
             ours["right_flagged"] += 1
         row.update(grounding=done.grounding, assembly=done.assembly,
                    tokens=done.prompt_tokens + done.completion_tokens,
-                   unsupported=done.unsupported)  # fmt: skip
+                   unsupported=done.unsupported, bare=done.bare)  # fmt: skip
         if plain is not None:
             # the chunks ours searched for (a turn that does not generate keeps fusion's order)
             reads = not done.assembly or make_assembly(done.assembly, c).generates

@@ -39,6 +39,14 @@ def diagnose(app: Any) -> str:
             text = str(shown).strip() if isinstance(shown, str | Text | Content) else ""
             if text:
                 lines.append(f"  #{widget.id or type(widget).__name__}: {text[:200]}")
+    tuning = getattr(app, "tuning", None)
+    p = getattr(tuning, "progress", None)
+    if p is not None:  # the training the app runs, whichever screen shows it
+        lines.append(
+            f"training {p.name}: stage {p.stage!r} {p.detail!r}, step {p.step}/{p.total}, "
+            f"running {p.running}, error {p.error!r}, result {p.result!r}, "
+            f"listener {getattr(tuning.listener, '__self__', None)!r}"
+        )
     ps = subprocess.run(
         ["ps", "-eo", "pid,ppid,pcpu,etime,args", "--sort=-pcpu"], capture_output=True, text=True
     )

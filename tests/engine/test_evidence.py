@@ -241,3 +241,20 @@ def test_an_evidence_heading_is_one_line(tmp_path) -> None:
     ev = find_evidence("When is the widget frobnicated by the nightly job?", [hit])
     assert ev and all("\n" not in e.heading for e in ev)
     assert any(e.heading.startswith("def frobnicate(x):") for e in ev if e.heading)
+
+
+def test_a_code_fence_is_not_shown_as_the_line_above_a_quote(tmp_path) -> None:
+    """The short line above a quote is shown with it when it names something; a fence does not."""
+    src = tmp_path / "logging.md"
+    src.write_text(
+        "# Logging\n\n"
+        "Rotate the file when it grows too big:\n\n"
+        "```python\n"
+        'logger.add("file.log", rotation="500 MB")\n'
+        "```\n"
+    )
+    text = src.read_text()
+    hit = Hit(1, text, str(src), "logging.md", "markdown", "Logging", 1, 7)
+    ev = find_evidence("How do I rotate the log file at 500 MB?", [hit])
+    quote = next(e for e in ev if "rotation=" in e.text)
+    assert quote.line == 6 and quote.context == ""

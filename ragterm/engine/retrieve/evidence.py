@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -38,6 +39,7 @@ from ragterm.engine.retrieve.evidence_units import (
 from ragterm.engine.retrieve.hits import Hit
 
 CONTEXT_CHARS = 100  # a line this short just above a quote is shown with it (it often names it)
+_FENCE = re.compile(r"\s*(```|~~~)[\w+.-]*\s*$")  # a markdown code fence, with its language
 
 
 @dataclass
@@ -344,6 +346,7 @@ def _located(u: Unit, source: int, hit: Hit, follow_symlinks: str = "inside") ->
     if (
         before is not None
         and len(before.text) <= CONTEXT_CHARS
+        and not _FENCE.match(before.text)  # "```python" says nothing about the quote
         and collapse_spaces(before.text) not in (found.heading, collapse_spaces(ev.text))
     ):
         ev.context = before.text.strip()

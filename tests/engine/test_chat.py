@@ -327,3 +327,22 @@ def test_an_extractive_answer_quotes_from_the_searchs_own_ranking(model, cfg, tm
     _, done = run(conv, q, retrieve=search)
     assert done.assembly == "extractive" and done.sources
     assert "src/transfer.py" not in [h.rel_path for h in done.sources]
+
+
+def test_the_evidence_under_a_written_answer_backs_what_it_names(model, cfg, tmp_path):
+    """Before the answer the evidence is the question's best line ("Draw a line..."); under the
+    answer, the line that holds what the answer names (the method) comes first."""
+    from ragterm.engine.answer.attribution import support
+
+    hit = _code_hit(tmp_path)
+    conv = Conversation(model, connect(), cfg.with_overrides(**{"rag.assembly": "whole"}))
+    q = "Which Console method draws a horizontal line?"
+    events, done = run(conv, q, hits=[hit])
+    shown_first = next(e for e in events if isinstance(e, Retrieved)).evidence
+    assert "rule" not in shown_first[0].text  # the question's words: "Draw a line..."
+    assert "rule" in done.content  # the bundled model names the method (temperature 0)
+    backs = support(done.content, q, [line for line in CODE.splitlines() if line.strip()])
+    assert backs(done.evidence[0].text) > 0 and "rule" in done.evidence[0].text
+    assert done.evidence[0].status == "current" and done.evidence[0].line
+    saved = chats.messages(conv.conn, conv.session_id)[-1]
+    assert saved.evidence[0]["text"] == done.evidence[0].text  # a resumed chat shows the same

@@ -258,3 +258,32 @@ def test_a_code_fence_is_not_shown_as_the_line_above_a_quote(tmp_path) -> None:
     ev = find_evidence("How do I rotate the log file at 500 MB?", [hit])
     quote = next(e for e in ev if "rotation=" in e.text)
     assert quote.line == 6 and quote.context == ""
+
+
+def test_the_lines_shown_under_an_answer_are_the_ones_that_back_it(tmp_path) -> None:
+    """Chosen for the question, the evidence quotes the lines most like it; once the answer
+    names the option, the line that holds it comes first."""
+    from ragterm.engine.answer.attribution import support
+
+    src = tmp_path / "loguru.md"
+    src.write_text(
+        "## Multiprocess-safe\n\n"
+        "All sinks added to the logger are thread-safe by default.\n"
+        "They are not multiprocess-safe when several processes write to the same file.\n"
+        'logger.add("somefile.log", enqueue=True)\n'
+        "Log output stays intact across processes and the calls are non-blocking.\n"
+    )
+    text = src.read_text()
+    hit = Hit(1, text, str(src), "loguru.md", "markdown", "Multiprocess-safe", 1, 7)
+    q = "Which add() option keeps log output intact when several processes write to the same file?"
+    units = evidence.rank(q, [hit])
+    before = evidence.select(units, [hit], k=2)
+    assert before and "enqueue" not in before[0].text  # the question's words are elsewhere
+
+    answer = "The `enqueue` option keeps log output intact across processes. [1]"
+    after = evidence.select(units, [hit], k=2, support=support(answer, q, [u.text for u in units]))
+    assert after[0].text == 'logger.add("somefile.log", enqueue=True)' and after[0].line == 5
+
+    refusal = "The files do not say."
+    same = evidence.select(units, [hit], k=2, support=support(refusal, q, [u.text for u in units]))
+    assert [e.text for e in same] == [e.text for e in before]

@@ -13,7 +13,7 @@ the user knows that part is not from their files.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ragterm.engine.retrieve.hits import Hit
 
@@ -80,6 +80,25 @@ def attribute(answer: str, question: str, sources: Sequence[str]) -> list[int]:
     ]
     best = max(scores)
     return [scores.index(best) + 1] if best > (0.0, 0.0, 0.0) else []
+
+
+def support(answer: str, question: str, lines: Sequence[str]) -> Callable[[str], float]:
+    """How much a line backs the answer: the terms of the answer's first sentence (the answer
+    itself; later sentences elaborate) that the question lacks, each weighted by how few of
+    ``lines`` hold it, a name (backticked, dotted, snake, a number) twice a plain word. The
+    lines shown under an answer should be the ones it used, not only the question's best: "keeps
+    output intact across processes" is asked, `enqueue=True` is the line that says it."""
+    if _REFUSAL.search(answer):
+        return lambda line: 0.0
+    said = _terms(_FENCED.sub(" ", _first_sentence(answer)))
+    new = {t: (2.0 if name else 1.0) for t, name in said.items() if t not in _terms(question)}
+    df = {t: sum(_holds(x, t) for x in lines) for t in new}
+    weight = {t: w / df[t] for t, w in new.items() if df[t]}
+
+    def score(line: str) -> float:
+        return sum(w for t, w in weight.items() if _holds(line, t))
+
+    return score
 
 
 def _first_sentence(text: str) -> str:

@@ -42,6 +42,8 @@ class Turn:
     params: SamplingParams
     quotes: list[Any]  # evidence lines shown before the answer
     extractive: bool  # the answer is the quotes themselves, no generation
+    # (answer, question) -> the evidence lines that back the answer, shown under it once done
+    backing: Callable[[str, str], list[Any]] | None = None
 
 
 def trimmed(p: Plan) -> Trimmed | None:
@@ -101,6 +103,9 @@ def checked_answer(
         finished=status == "ok", generated=not t.extractive,
         earlier=(m.as_sent for m in t.stored[t.plan.history_start :]),
     )  # fmt: skip
+    quotes = t.quotes
+    if status == "ok" and not t.extractive and t.backing is not None:
+        quotes = t.backing(cited.text, question)
     return Done(
         content=cited.text,
         status=status,
@@ -109,7 +114,7 @@ def checked_answer(
         timings={k: v for k, v in stats.items() if k.endswith(("_s", "per_s"))},
         sources=t.plan.hits,
         error=error,
-        evidence=t.quotes,
+        evidence=quotes,
         citations=cited.valid,
         invalid_citations=cited.invalid,
         grounding=grounding,

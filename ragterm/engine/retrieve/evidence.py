@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -254,24 +254,33 @@ def select(
     per_source: int = 2,
     min_score: float = 0.2,
     follow_symlinks: str = "inside",
+    support: Callable[[str], float] | None = None,
 ) -> list[Evidence]:
     """The ``k`` best units among the chunks actually sent, best first, checked in the files.
 
     ``per_source`` caps lines from one chunk so that one long chunk cannot crowd out the rest;
     units under ``min_score`` (or under half of the best) are not evidence. A file is only read
-    where ``follow_symlinks`` (index.follow_symlinks) allows it.
+    where ``follow_symlinks`` (index.follow_symlinks) allows it. ``support`` (once the answer is
+    known: how much a line backs it) puts the lines that back the answer first, whatever their
+    score for the question.
     """
     number = {h.chunk_id: n for n, h in enumerate(sent, 1)}
     pool = [u for u in units if u.hit.chunk_id in number and u.score >= min_score]
     pool.sort(key=lambda u: -u.score)
-    if not pool:
-        return []
-    best = pool[0].score
+    if pool:
+        pool = [u for u in pool if u.score >= pool[0].score * 0.5]
+    if support is not None:  # the lines that back the answer most (at least half the most) first
+        backed = sorted(
+            ((support(u.text), u) for u in units if u.hit.chunk_id in number),
+            key=lambda x: (-x[0], -x[1].score),
+        )
+        top = backed[0][0] if backed else 0.0
+        pool = [u for w, u in backed if w > 0 and w >= top * 0.5] + pool
     out: list[Evidence] = []
     taken: dict[int, int] = {}
     seen: set[str] = set()
     for u in pool:
-        if u.score < best * 0.5 or len(out) >= k:
+        if len(out) >= k:
             break
         n = number[u.hit.chunk_id]
         key = collapse_spaces(u.text)

@@ -22,14 +22,13 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from ragterm.engine.answer import assembly, history_writes
-from ragterm.engine.answer.attribution import support
 from ragterm.engine.answer.model_adapters import load_persona, rag_adapter_path
 from ragterm.engine.answer.prompt import (
     Budget,
     Plan,
     plan,
 )
-from ragterm.engine.answer.turn import Ask, Turn, checked_answer, trimmed
+from ragterm.engine.answer.turn import Ask, Quotes, Turn, checked_answer, trimmed
 from ragterm.engine.events import Done, Retrieved, Token, Trimmed
 from ragterm.engine.models.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models.registry import resolve_path
@@ -274,21 +273,10 @@ class Conversation:
         params = SamplingParams.from_config(self.cfg, **ask.sampling)
         p, stored = self._plan(ask.text, found, params.max_tokens, asm)
         params.max_tokens = p.max_tokens
-        quotes: list[Any] = []
         k_quotes = self.cfg["rag.evidence"] or (0 if asm.generates else 1)
-        follow = self.cfg.get("index.follow_symlinks", "inside")
-        backing = None
-        if units and k_quotes:
-            quotes = evidence.select(units, p.hits, k=k_quotes, follow_symlinks=follow)
-
-            def backing(answer: str, question: str) -> list[Any]:
-                backs = support(answer, question, [u.text for u in units])
-                return evidence.select(
-                    units, p.hits, k=k_quotes, follow_symlinks=follow, support=backs
-                )
-
+        quotes = Quotes(units, p.hits, k_quotes, self.cfg.get("index.follow_symlinks", "inside"))
         extractive = bool(p.hits) and not asm.generates
-        return Turn(p, stored, asm, params, quotes, extractive, backing)
+        return Turn(p, stored, asm, params, quotes.for_question(), extractive, quotes.backing)
 
     def _stream(
         self,

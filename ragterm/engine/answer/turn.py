@@ -9,10 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer import assembly
-from ragterm.engine.answer.attribution import attribute_hits, bare_citation, unsupported_hits
+from ragterm.engine.answer.attribution import (
+    attribute_hits,
+    bare_citation,
+    support,
+    unsupported_hits,
+)
 from ragterm.engine.answer.prompt import Plan, check_citations, check_quote_sources, check_quotes
 from ragterm.engine.events import Done, Trimmed
 from ragterm.engine.models.llm import SamplingParams
+from ragterm.engine.retrieve import evidence
 from ragterm.engine.retrieve.hits import Hit
 from ragterm.store import chats
 
@@ -44,6 +50,32 @@ class Turn:
     extractive: bool  # the answer is the quotes themselves, no generation
     # (answer, question) -> the evidence lines that back the answer, shown under it once done
     backing: Callable[[str, str], list[Any]] | None = None
+
+
+@dataclass
+class Quotes:
+    """The evidence lines of a turn's sources: for the question before the answer, and those that
+    back the answer once it is written (``attribution.support``)."""
+
+    units: list[Any]  # retrieve.evidence units of the sources sent, scored for the question
+    hits: list[Hit]
+    k: int
+    follow_symlinks: str
+
+    def for_question(self) -> list[Any]:
+        if not (self.units and self.k):
+            return []
+        return evidence.select(
+            self.units, self.hits, k=self.k, follow_symlinks=self.follow_symlinks
+        )
+
+    def backing(self, answer: str, question: str) -> list[Any]:
+        if not (self.units and self.k):
+            return []
+        backs = support(answer, question, [u.text for u in self.units])
+        return evidence.select(
+            self.units, self.hits, k=self.k, follow_symlinks=self.follow_symlinks, support=backs
+        )
 
 
 def trimmed(p: Plan) -> Trimmed | None:

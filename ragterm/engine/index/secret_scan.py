@@ -184,11 +184,9 @@ _ALPHABETS = ("abcdefghijklmnopqrstuvwxyz", "0123456789")
 
 
 def placeholder(value: str, line: str) -> bool:
-    """A documentation example rather than a credential, for the generic plugins only (a format
-    plugin's match is a real token's shape): a value made of ascending runs (``abc123def456``,
-    ``abcd1234``), or one that only repeats words of its own line, such as the key's name
-    (``OPENAI_API_KEY="My API Key"``). Found in 2 of the 162 installed packages' READMEs, where
-    whole files were skipped for them."""
+    """A documentation example, not a credential (generic plugins only; a format plugin's match
+    has a real token's shape): ascending runs (``abc123def456``) or only words its line holds
+    (``OPENAI_API_KEY="My API Key"``); 2 of 134 installed READMEs were skipped whole for them."""
     low = value.lower()
     if len(low) >= 6 and _ascending_runs(low):
         return True

@@ -240,7 +240,14 @@ def test_an_evidence_heading_is_one_line(tmp_path) -> None:
     hit = Hit(1, text, str(src), "tool.py", "code", "def frobnicate", 1, 6)
     ev = find_evidence("When is the widget frobnicated by the nightly job?", [hit])
     assert ev and all("\n" not in e.heading for e in ev)
-    assert any(e.heading.startswith("def frobnicate(x):") for e in ev if e.heading)
+    # the signature and the docstring's first line, never the function's body
+    assert {e.heading for e in ev if e.heading} == {
+        "def frobnicate(x) — Frobnicate the widget until it sparkles."
+    }
+    from ragterm.engine.answer.assembly import extract
+
+    said = extract([next(e for e in ev if "Frobnicate" in e.text)])
+    assert said == "def frobnicate(x) — Frobnicate the widget until it sparkles. [1]"
 
 
 def test_a_code_fence_is_not_shown_as_the_line_above_a_quote(tmp_path) -> None:

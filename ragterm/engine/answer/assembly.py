@@ -87,4 +87,6 @@ def extract(evidence: list[Any]) -> str:
     head = best.heading.strip().splitlines()[0].lstrip("#").strip() if best.heading.strip() else ""
     text = " ".join(best.text.split())
     quote = f'"{text}" [{best.source}]'
+    if head and text.strip("\"' ") and text.strip("\"' ") in head:
+        return f"{head} [{best.source}]"  # a docstring's line: the heading already says it
     return f"{head}: {quote}" if head and head not in text else quote

@@ -105,6 +105,7 @@ def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | 
         return None
     out: list[_FileLine] = []
     html = parsed.kind == "html"
+    code = parsed.kind == "code"
     section: tuple[str, int | None] = ("", None)
     term: tuple[str, int | None] = ("", None)  # the last heading, or an HTML definition's dt
     for block in parsed.blocks:
@@ -112,7 +113,10 @@ def _file_lines(path: str, mtime_ns: int, size: int) -> tuple[_FileLine, ...] | 
         if is_term:
             term = (collapse_spaces(block.text), block.start_line)
         elif block.level:
-            section = term = (collapse_spaces(block.text), block.start_line)
+            # a definition's first paragraph is its heading block: name it by its signature and
+            # summary (the parser's heading), not by its whole text (a short function's body)
+            name = block.heading if code and block.heading else block.text
+            section = term = (collapse_spaces(name), block.start_line)
         # HTML text after a definition list is under its section again, not the last signature
         inside = not html or is_term or block.in_term
         head_text, head_line = term if inside else section

@@ -227,17 +227,22 @@ def test_a_quote_cited_as_the_wrong_source_is_reported() -> None:
     assert any("is from source [2], not [1]" in n for n in done.notes)
 
 
+def _file_hit(folder, name: str, kind: str, text: str, heading: str) -> Hit:
+    """One real file, indexed as a single chunk: its whole text, as source [1]."""
+    src = folder / name
+    src.write_text(text)
+    return Hit(1, text, str(src), name, kind, heading, 1, text.count("\n") + 1)
+
+
 def test_an_evidence_heading_is_one_line(tmp_path) -> None:
-    src = tmp_path / "tool.py"
-    src.write_text(
+    text = (
         "def frobnicate(x):\n"
         '    """Frobnicate the widget until it sparkles.\n\n'
         "    Called by the nightly job.\n"
         '    """\n'
         "    return x\n"
     )
-    text = src.read_text()
-    hit = Hit(1, text, str(src), "tool.py", "code", "def frobnicate", 1, 6)
+    hit = _file_hit(tmp_path, "tool.py", "code", text, "def frobnicate")
     ev = find_evidence("When is the widget frobnicated by the nightly job?", [hit])
     assert ev and all("\n" not in e.heading for e in ev)
     # the signature and the docstring's first line, never the function's body
@@ -252,16 +257,14 @@ def test_an_evidence_heading_is_one_line(tmp_path) -> None:
 
 def test_a_code_fence_is_not_shown_as_the_line_above_a_quote(tmp_path) -> None:
     """The short line above a quote is shown with it when it names something; a fence does not."""
-    src = tmp_path / "logging.md"
-    src.write_text(
+    text = (
         "# Logging\n\n"
         "Rotate the file when it grows too big:\n\n"
         "```python\n"
         'logger.add("file.log", rotation="500 MB")\n'
         "```\n"
     )
-    text = src.read_text()
-    hit = Hit(1, text, str(src), "logging.md", "markdown", "Logging", 1, 7)
+    hit = _file_hit(tmp_path, "logging.md", "markdown", text, "Logging")
     ev = find_evidence("How do I rotate the log file at 500 MB?", [hit])
     quote = next(e for e in ev if "rotation=" in e.text)
     assert quote.line == 6 and quote.context == ""
@@ -272,16 +275,14 @@ def test_the_lines_shown_under_an_answer_are_the_ones_that_back_it(tmp_path) -> 
     names the option, the line that holds it comes first."""
     from ragterm.engine.answer.attribution import support
 
-    src = tmp_path / "loguru.md"
-    src.write_text(
+    text = (
         "## Multiprocess-safe\n\n"
         "All sinks added to the logger are thread-safe by default.\n"
         "They are not multiprocess-safe when several processes write to the same file.\n"
         'logger.add("somefile.log", enqueue=True)\n'
         "Log output stays intact across processes and the calls are non-blocking.\n"
     )
-    text = src.read_text()
-    hit = Hit(1, text, str(src), "loguru.md", "markdown", "Multiprocess-safe", 1, 7)
+    hit = _file_hit(tmp_path, "loguru.md", "markdown", text, "Multiprocess-safe")
     q = "Which add() option keeps log output intact when several processes write to the same file?"
     units = evidence.rank(q, [hit])
     before = evidence.select(units, [hit], k=2)

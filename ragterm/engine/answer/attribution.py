@@ -91,7 +91,8 @@ def support(answer: str, question: str, lines: Sequence[str]) -> Callable[[str],
     if _REFUSAL.search(answer):
         return lambda line: 0.0
     said = _terms(_FENCED.sub(" ", _first_sentence(answer)))
-    new = {t: (2.0 if name else 1.0) for t, name in said.items() if t not in _terms(question)}
+    asked = _terms(question)
+    new = {t: (2.0 if name else 1.0) for t, name in said.items() if t not in asked}
     df = {t: sum(_holds(x, t) for x in lines) for t in new}
     weight = {t: w / df[t] for t, w in new.items() if df[t]}
 

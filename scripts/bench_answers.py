@@ -8,6 +8,8 @@ that holds it; questions with no file have no answer in the folder):
 - pydocs: the Python library reference (../shared/eval/pydocs), 54 questions (dev);
 - pydocs-val: 30 more questions on other pages (check set);
 - code: the source of the installed ``rich`` package (dev);
+- code-test: the source of the installed ``click`` package, 24 questions (TEST set: written
+  2026-12-07 before any change was scored on it);
 - notes: markdown/plain-text notes of a small team, scripts/data/notes (dev);
 - readmes: package READMEs rebuilt from scripts/data/readmes_packages.txt (TEST set: never tuned
   on, scored only after a change is chosen).
@@ -16,7 +18,10 @@ Every question goes through ``open_conversation`` + ``Conversation.send`` (what 
 runs), greedy, per model (``--model``, repeatable; the 1.5B comes from scripts/fetch_bench_model.py)
 and answer assembly (``--assembly``, rag.assembly values). Beside it, the **plain-prompt
 baseline** answered by the same loaded model in the same run: the same search's chunks, whole, in
-its order, one plain prompt, no system prompt, no adapter. Columns:
+its order, one plain prompt, no system prompt, no adapter. Every prompt (ours and the baseline's)
+starts from an empty model cache (``--warm-cache`` keeps it), so an answer does not depend on which
+prompt ran before it, and a run with the baseline answers our prompts as a run without does.
+Columns:
 
 - answer right: the expected string appears in the answer (as a whole identifier);
 - cites right file: a citation [n] of the answer points at the expected file;
@@ -29,7 +34,8 @@ its order, one plain prompt, no system prompt, no adapter. Columns:
 - right answers flagged: right answers told so all the same: the name is right but in none of
   the sources sent (the model knew it; the user is asked to check it);
 - quotes in the sources: of the answers that quote, how many quote only text that was sent;
-- ttft median: time to first token (plain baseline's in brackets);
+- ttft median: time to first token (plain baseline's in brackets), from an empty cache: the
+  whole prompt evaluated, as for a first question;
 - context of right answers: the largest prompt + answer (tokens) among the right answers, the
   shortest ``chat.context_length`` that keeps them all (a smaller window trims sources).
 
@@ -179,6 +185,18 @@ def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  #
     return "".join(backend.stream(messages, params, None))
 
 
+def cold(backend) -> None:  # noqa: ANN001 - script
+    """Forget the model's cached keys/values, so the next prompt is evaluated from its first token.
+
+    llama-cpp-python reuses the cache for a prompt's shared prefix and evaluates only the rest,
+    in batches that start elsewhere; greedy decoding flips where two tokens are close, so without
+    this an answer depended on what the model read before it (6 of 80 code answers differed
+    between a run with the baseline and one without)."""
+    llm = getattr(backend, "llm", None)
+    if llm is not None and hasattr(llm, "reset"):
+        llm.reset()
+
+
 def _tally() -> dict:
     keys = ["answer", "cites", "attributed", "evidence", "retrieved", "pos", "neg", "none",
             "flagged", "right_flagged", "quoted", "verbatim"]  # fmt: skip
@@ -211,9 +229,11 @@ def _score(t: dict, q: dict, content: str, files: list[str] | None, cited: list[
 
 
 def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str,  # noqa: ANN001
-                baseline: bool) -> tuple[dict, dict | None, object]:  # fmt: skip
+                baseline: bool, warm: bool = False,
+                ) -> tuple[dict, dict | None, object]:  # fmt: skip
     """One model, one assembly, every question; with ``baseline`` the plain prompt over the same
-    search results, answered by the same loaded model in the same run."""
+    search results, answered by the same loaded model in the same run. Each prompt starts from an
+    empty cache unless ``warm``."""
     from ragterm.engine.answer.assembly import make as make_assembly
     from ragterm.engine.answer.conversation import make_retriever, open_conversation
     from ragterm.engine.answer.prompt import check_citations
@@ -225,6 +245,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
     for q in dev:
         conv = open_conversation(c, conn, model=model, reuse=backend)
         backend = conv.backend
+        if not warm:
+            cold(backend)
         t = time.perf_counter()
         done = next(ev for ev in conv.send(q["question"], retrieve=search) if isinstance(ev, Done))
         ours["seconds"] += time.perf_counter() - t
@@ -252,6 +274,8 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
             # the chunks ours searched for (a turn that does not generate keeps fusion's order)
             reads = not done.assembly or make_assembly(done.assembly, c).generates
             hits = search(q["question"], c["rag.top_k"], reads) if search is not None else []
+            if not warm:
+                cold(backend)
             t = time.perf_counter()
             text = plain_answer(backend, q["question"], hits, c["chat.max_tokens"]) if hits else ""
             plain["seconds"] += time.perf_counter() - t
@@ -266,11 +290,11 @@ def run_answers(conn, cfg, dev: list[dict], backend, model: str, assembly: str, 
 # -- the sets ------------------------------------------------------------------------------------
 
 
-def _rich_dir() -> Path:
+def _package_dir(name: str) -> Path:
     import importlib.util
 
-    spec = importlib.util.find_spec("rich")
-    assert spec is not None and spec.submodule_search_locations, "rich is not installed"
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.submodule_search_locations, f"{name} is not installed"
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -308,7 +332,8 @@ def _readmes_dir(home: Path) -> Path:
 SETS = {
     "pydocs": ("answers_dev.jsonl", lambda home: DEFAULT_CORPUS, False),
     "pydocs-val": ("answers_val.jsonl", lambda home: DEFAULT_CORPUS, True),
-    "code": ("answers_code.jsonl", lambda home: _rich_dir(), False),
+    "code": ("answers_code.jsonl", lambda home: _package_dir("rich"), False),
+    "code-test": ("answers_code_test.jsonl", lambda home: _package_dir("click"), True),
     "notes": ("answers_notes.jsonl", lambda home: ROOT / "scripts/data/notes", False),
     "readmes": ("answers_readmes.jsonl", _readmes_dir, True),
 }
@@ -323,6 +348,11 @@ def main() -> int:
     ap.add_argument("--model", action="append", help="model name or GGUF path (repeatable)")
     ap.add_argument("--assembly", default="auto", help="comma-separated rag.assembly values")
     ap.add_argument("--no-baseline", action="store_true", help="skip the plain-prompt baseline")
+    ap.add_argument(
+        "--warm-cache",
+        action="store_true",
+        help="keep the model's cache between prompts (faster; answers depend on order)",
+    )
     ap.add_argument("--limit", type=int, help="first N questions only")
     ap.add_argument("--evidence-only", action="store_true", help="evidence variants, no model")
     ap.add_argument("--order-only", action="store_true", help="first source right, no model")
@@ -361,7 +391,14 @@ def main() -> int:
             for i, asm in enumerate(args.assembly.split(",")):
                 print(f"running {name} {Path(model).name} {asm} ...", file=sys.stderr, flush=True)
                 ours, plain, backend = run_answers(
-                    conn, cfg, dev, backend, model, asm, baseline=not args.no_baseline and i == 0
+                    conn,
+                    cfg,
+                    dev,
+                    backend,
+                    model,
+                    asm,
+                    baseline=not args.no_baseline and i == 0,
+                    warm=args.warm_cache,
                 )
                 pos, n = max(ours["pos"], 1), len(dev)
                 cells = [f"{ours[k] / pos:.2f}" for k in ("answer",)]

@@ -158,6 +158,7 @@ def ask(
                     "attributed": done.attributed,
                     "unsupported": done.unsupported,
                     "bare_citation": done.bare,
+                    "prompted_name": done.prompted_name,
                     "invalid_citations": done.invalid_citations,
                     "unquoted": done.unquoted,
                     "miscited": [m.__dict__ for m in done.miscited],

@@ -75,6 +75,9 @@ class Done:
     )  # engine.answer.prompt.Miscited: quote, [n] wrong
     grounding: str = "no_rag"  # sources | nothing_found | no_index | no_rag
     assembly: str = ""  # how the sources were sent (engine.answer.assembly), "" without sources
+    # the answer restated the question without a name, so ragterm wrote prompt.NAME_IT after it
+    # and the model went on from there
+    prompted_name: bool = False
 
     @property
     def notes(self) -> list[str]:
@@ -94,6 +97,11 @@ class Done:
             out.append(
                 "this answer is the best line of your files, quoted as it is: the model wrote "
                 "none of it (rag.assembly extractive)"
+            )
+        if self.prompted_name:
+            out.append(
+                'the answer restated the question without a name: "In other words, the answer '
+                "is\" is ragterm's, written for the model to finish"
             )
         if self.invalid_citations:
             nums = ", ".join(f"[{n}]" for n in self.invalid_citations)

@@ -140,6 +140,7 @@ class Service:
             "attributed": done.attributed,
             "unsupported": done.unsupported,
             "bare_citation": done.bare,
+            "prompted_name": done.prompted_name,
             "sources": [hit_dict(h) for h in done.sources],
             "evidence": [e.to_dict() for e in done.evidence],
             "notes": done.notes,

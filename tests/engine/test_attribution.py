@@ -177,3 +177,18 @@ def test_the_source_defining_the_name_beats_the_ones_using_it() -> None:
     ]
     q2 = "Which decorator turns a function that yields renderables into a Group?"
     assert attribute("It is `group`.", q2, group) == [2]
+
+
+def test_an_answer_that_only_restates_the_question_names_nothing() -> None:
+    from ragterm.engine.answer.attribution import names_nothing
+
+    q = "Which pager class delegates to the pager program installed on the operating system?"
+    assert names_nothing("The pager class delegates to the pager program installed on the "
+                         "operating system. [2]", q)  # fmt: skip
+    assert names_nothing("The pager class that delegates to the pager program is [2].", q)
+    assert not names_nothing("The `SystemPager` class delegates to it [2].", q)
+    assert not names_nothing("SystemPager delegates to the pager program.", q)
+    assert not names_nothing("The files do not say.", q)  # a refusal is an answer
+    assert not names_nothing("", q)
+    # a name that is one of the question's words, backticked, is still a name
+    assert not names_nothing("The decorator is `group` [1].", "Which decorator makes a Group?")

@@ -138,3 +138,16 @@ def test_prompt_eval_counts_only_the_new_tokens(model):
     new = second["prompt_tokens"] - first["prompt_tokens"]
     assert second["cached_tokens"] >= first["prompt_tokens"]
     assert second["prompt_eval_tokens"] <= new + 1
+
+
+def test_an_answer_is_continued_from_the_text_it_already_has(model):
+    """ragterm can write the start of an answer for the model to finish (NAME_IT after an
+    answer that only restated the question): the prompt is the turn plus that start, and the
+    pieces that come back continue it instead of starting over."""
+    start = "The capital of France is"
+    assert model.continues
+    plain, prefixed = model.tokens(QUESTION), model.tokens(QUESTION, prefix=start)
+    assert prefixed[: len(plain)] == plain and len(prefixed) > len(plain)
+    rest = "".join(model.stream(QUESTION, GREEDY, prefix=start))
+    assert model.last_stats()["prompt_tokens"] == len(prefixed)
+    assert "Paris" in rest and not rest.lstrip().startswith("The capital")

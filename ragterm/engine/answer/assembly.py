@@ -8,7 +8,8 @@ cites without answering, and answers most questions when it gets whole chunks an
 the answer first. ``rag.assembly`` picks one of:
 
 - ``whole``: whole chunks in the search's order, as they are, after the rules; the answer first,
-  in a sentence that names the thing asked about, then the citation. No adapter.
+  in a sentence that names the thing asked about, then the citation. No adapter. An answer that
+  only restates the question is followed by one more request for the name.
 - ``excerpts``: the most relevant lines of each chunk (``rag.excerpt_lines``), ``rag.order``,
   quote-and-cite rules, the retrieval adapter (``rag.adapter``).
 - ``extractive``: no generation on turns with sources; the answer is the best evidence line,
@@ -40,6 +41,8 @@ class Assembly:
     adapter: bool  # apply the retrieval adapter on turns with sources
     reason: str = ""  # why this one (what /rag and ask --json show)
     layout: str = "quoted"  # prompt.user_turn: quoted (rules after) | plain (rules first)
+    # an answer that only restates the question gets one more request for the name (NAME_IT)
+    asks_name: bool = False
 
     @property
     def generates(self) -> bool:
@@ -70,7 +73,9 @@ def choose(cfg: Any, backend: Any) -> Assembly:
 
 def make(name: str, cfg: Any, reason: str = "") -> Assembly:
     if name == "whole":
-        return Assembly("whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason, "plain")
+        return Assembly(
+            "whole", 0, "retrieval", ANSWER_FIRST_RULES, False, reason, "plain", asks_name=True
+        )
     if name == "excerpts":
         lines = cfg["rag.excerpt_lines"]
         return Assembly("excerpts", lines, cfg["rag.order"], GROUNDING_RULES, True, reason)

@@ -200,6 +200,17 @@ def unsupported_hits(
     return unsupported(answer, question, [*_seen(hits), *earlier]) if hits else []
 
 
+def names_nothing(answer: str, question: str) -> bool:
+    """Whether the answer only restates the question: nothing backticked, no word the question
+    lacks, and not a refusal ("The pager class delegates to the pager program installed on the
+    operating system.", "The class that renders a QR code is [3]."). Such an answer tells the user
+    nothing; ``Conversation`` asks the model once more for the name."""
+    text = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", answer).strip()
+    if not text.strip(" .") or _REFUSAL.search(text) or _TICKED.search(text):
+        return False
+    return not set(_terms(text)) - set(_terms(question))
+
+
 # "The option that does X is [1]." in the answer's first sentence: a number where a name should be
 _BARE = re.compile(
     r"^[^.!?\n]*?\b(?:is|are|was|were|called|named)\s+\[(\d+)(?:\s*,\s*\d+)*\]\s*(?:[.;,]|$)"

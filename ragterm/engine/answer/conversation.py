@@ -17,18 +17,28 @@ Typical use::
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from ragterm.engine.answer import assembly, history_writes
 from ragterm.engine.answer.model_adapters import load_persona, rag_adapter_path
 from ragterm.engine.answer.prompt import (
+    NAME_IT,
     Budget,
     Plan,
     plan,
 )
-from ragterm.engine.answer.turn import Ask, Quotes, Turn, checked_answer, trimmed
+from ragterm.engine.answer.turn import (
+    NAME_IT_TOKENS,
+    Ask,
+    Quotes,
+    Turn,
+    checked_answer,
+    merged_stats,
+    name_request,
+    trimmed,
+)
 from ragterm.engine.events import Done, Retrieved, Token, Trimmed
 from ragterm.engine.models.llm import Backend, Message, SamplingParams, open_backend
 from ragterm.engine.models.registry import resolve_path
@@ -44,7 +54,6 @@ from ragterm.store.db import Connection
 
 Retrieve = Callable[[str, int], list[Hit]]
 Event = Retrieved | Trimmed | Token | Done
-PROGRESS_S = 1.0  # how often a streaming answer is saved (what survives a kill)
 
 
 class Conversation:
@@ -240,15 +249,31 @@ class Conversation:
             switch(bool(t.plan.hits) and t.asm.adapter)
         draft = self._guard(self._begin, text, t.plan)
         pieces: list[str] = []
-        status, error = yield from self._stream(t, draft, pieces, cancel)
+        stream = (
+            iter([assembly.extract(t.quotes)])
+            if t.extractive
+            else self.backend.stream(t.plan.messages, t.params, cancel)
+        )
+        status, error = yield from self._stream(stream, draft, pieces, cancel)
+        stats = {} if t.extractive else self.backend.last_stats()
+        again = name_request(t, "".join(pieces), text, self.backend) if status == "ok" else None
+        if again is not None:  # the answer only restated the question: have it name the thing
+            pieces.append(NAME_IT)
+            yield Token(NAME_IT)
+            room = replace(t.params, max_tokens=min(t.params.max_tokens, NAME_IT_TOKENS))
+            room.stop = [*room.stop, "\n\n"]
+            rest = self.backend.stream(t.plan.messages, room, cancel, prefix=again)
+            status, error = yield from self._stream(rest, draft, pieces, cancel)
+            stats = merged_stats(stats, self.backend.last_stats())
         grounding = (
             "sources" if t.plan.hits
             else "nothing_found" if searched
             else "no_index" if use_rag and hits is None
             else "no_rag"
         )  # fmt: skip
-        stats = {} if t.extractive else self.backend.last_stats()
-        done = checked_answer(t, "".join(pieces), status, error, grounding, stats, text)
+        done = checked_answer(
+            t, "".join(pieces), status, error, grounding, stats, text, prompted_name=bool(again)
+        )
         if status == "error":
             self._guard(self._discard, draft)
         else:
@@ -280,44 +305,12 @@ class Conversation:
 
     def _stream(
         self,
-        t: Turn,
+        stream: Iterator[str],
         draft: history_writes.Draft,
         pieces: list[str],
         cancel: threading.Event | None,
     ) -> Generator[Token, None, tuple[str, str | None]]:
-        """Yield the answer's pieces, saving them every PROGRESS_S; (status, error) at the end."""
-        status, error = "ok", None
-        saved_at = time.monotonic()
-        stream = (
-            iter([assembly.extract(t.quotes)])
-            if t.extractive
-            else self.backend.stream(t.plan.messages, t.params, cancel)
-        )
-        try:
-            for piece in stream:
-                pieces.append(piece)
-                yield Token(piece)
-                if cancel is not None and cancel.is_set():
-                    break
-                if time.monotonic() - saved_at >= PROGRESS_S:
-                    history_writes.save_progress(self.conn, draft, pieces)
-                    saved_at = time.monotonic()
-        except RagtermError as exc:
-            status, error = "error", exc.message
-        except KeyboardInterrupt:
-            status = "cancelled"
-        except GeneratorExit:  # the caller went away: keep what was written, marked
-            if hasattr(stream, "close"):
-                stream.close()
-            history_writes.save_progress(self.conn, draft, pieces)
-            raise
-        finally:
-            close = getattr(stream, "close", None)
-            if close is not None:  # releases the model now and records a partial answer's stats
-                close()
-        if status == "ok" and cancel is not None and cancel.is_set():
-            status = "cancelled"
-        return status, error
+        return history_writes.stream_saved(self.conn, stream, draft, pieces, cancel)
 
     def _guard(self, write: Callable[..., Any], *args: Any) -> Any:
         return history_writes.guarded(self.conn, write, *args)

@@ -8,15 +8,20 @@ is removed again with its question (``discard``), leaving the history as it was.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ragterm.engine.answer.prompt import Plan
-from ragterm.engine.events import Done
+from ragterm.engine.events import Done, Token
+from ragterm.errors import RagtermError
 from ragterm.store import chats
 from ragterm.store.db import Connection, is_sqlite_error, storage_error, transaction
 from ragterm.store.lock import db_file
+
+PROGRESS_S = 1.0  # how often a streaming answer is saved (what survives a kill)
 
 
 @dataclass
@@ -120,3 +125,40 @@ def finish(
         )
         chats.update_session(conn, draft.session_id, model=model_name)
     done.message_id = draft.answer_id
+
+
+def stream_saved(
+    conn: Connection,
+    stream: Iterator[str],
+    draft: Draft,
+    pieces: list[str],
+    cancel: threading.Event | None,
+) -> Generator[Token, None, tuple[str, str | None]]:
+    """Yield the answer's pieces, saving them every PROGRESS_S; (status, error) at the end."""
+    status, error = "ok", None
+    saved_at = time.monotonic()
+    try:
+        for piece in stream:
+            pieces.append(piece)
+            yield Token(piece)
+            if cancel is not None and cancel.is_set():
+                break
+            if time.monotonic() - saved_at >= PROGRESS_S:
+                save_progress(conn, draft, pieces)
+                saved_at = time.monotonic()
+    except RagtermError as exc:
+        status, error = "error", exc.message
+    except KeyboardInterrupt:
+        status = "cancelled"
+    except GeneratorExit:  # the caller went away: keep what was written, marked
+        if hasattr(stream, "close"):
+            stream.close()
+        save_progress(conn, draft, pieces)
+        raise
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:  # releases the model now and records a partial answer's stats
+            close()
+    if status == "ok" and cancel is not None and cancel.is_set():
+        status = "cancelled"
+    return status, error

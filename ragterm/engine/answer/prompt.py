@@ -91,6 +91,11 @@ ANSWER_FIRST_RULES = (
     "value the question asks for, exactly as the source writes it (a source number alone is not "
     "an answer), then cite the source number like [1]."
 )
+# written after a 1B+ model's answer that only restated the question (attribution.names_nothing),
+# for the model to finish: it then names the thing (c47 `SystemPager`, c58 `Screen`). Asked as a
+# second question instead, it restated again or said the files do not say (docs/benchmarks.md,
+# "An answer that names nothing").
+NAME_IT = "\n\nIn other words, the answer is"
 
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -12,12 +12,19 @@ from ragterm.engine.answer import assembly
 from ragterm.engine.answer.attribution import (
     attribute_hits,
     bare_citation,
+    names_nothing,
     support,
     unsupported_hits,
 )
-from ragterm.engine.answer.prompt import Plan, check_citations, check_quote_sources, check_quotes
+from ragterm.engine.answer.prompt import (
+    NAME_IT,
+    Plan,
+    check_citations,
+    check_quote_sources,
+    check_quotes,
+)
 from ragterm.engine.events import Done, Trimmed
-from ragterm.engine.models.llm import SamplingParams
+from ragterm.engine.models.llm import Backend, SamplingParams
 from ragterm.engine.retrieve import evidence
 from ragterm.engine.retrieve.hits import Hit
 from ragterm.store import chats
@@ -78,6 +85,34 @@ class Quotes:
         )
 
 
+NAME_IT_TOKENS = 96  # the rest of the answer after NAME_IT: the name, its citation
+
+
+def name_request(t: Turn, answer: str, question: str, backend: Backend) -> str | None:
+    """The answer so far with NAME_IT after it, for the model to continue, when a generated
+    answer from sources only restated the question (``attribution.names_nothing``, not a source
+    number in place of the name: pushed to name one, the model made one up for questions the
+    files do not answer) and it still fits the window; None otherwise. The turn's prompt and
+    answer are the continuation's prefix, so the model's cache covers them."""
+    if t.extractive or not t.asm.asks_name or not t.plan.hits or not backend.continues:
+        return None
+    if bare_citation(answer) or not names_nothing(answer, question):
+        return None
+    prefix = answer + NAME_IT
+    used = backend.count_tokens(t.plan.messages) + backend.count_text(prefix)
+    return prefix if used + NAME_IT_TOKENS <= backend.n_ctx else None
+
+
+def merged_stats(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """A two-part answer's figures: the first part's prompt and time to first token, the tokens
+    and time of both."""
+    out = dict(first)
+    for key in ("completion_tokens", "total_s"):
+        if key in second:
+            out[key] = first.get(key, 0.0) + second[key]
+    return out
+
+
 def trimmed(p: Plan) -> Trimmed | None:
     """What was left out to fit the context window, if anything."""
     turns, chunks = p.budget.dropped_turns, p.budget.dropped_chunks
@@ -126,18 +161,24 @@ def checked_answer(
     grounding: str,
     stats: dict[str, float],
     question: str = "",
+    *,
+    prompted_name: bool = False,
 ) -> Done:
     """The answer with its citations dropped where they name no source sent, and checked
-    (``answer_checks``)."""
+    (``answer_checks``). ``prompted_name``: the part after NAME_IT names the thing, so it alone
+    says whether a source number stands where the name should be."""
     cited = check_citations(text, len(t.plan.hits))
     checks = answer_checks(
         cited.text, question, t.plan.hits, cited.valid,
         finished=status == "ok", generated=not t.extractive,
         earlier=(m.as_sent for m in t.stored[t.plan.history_start :]),
     )  # fmt: skip
+    said = cited.text.rsplit(NAME_IT, 1)[-1] if prompted_name else cited.text
+    if prompted_name and checks["bare"]:
+        checks["bare"] = bare_citation(said)
     quotes = t.quotes
     if status == "ok" and not t.extractive and t.backing is not None:
-        quotes = t.backing(cited.text, question)
+        quotes = t.backing(said, question)
     return Done(
         content=cited.text,
         status=status,
@@ -151,5 +192,6 @@ def checked_answer(
         invalid_citations=cited.invalid,
         grounding=grounding,
         assembly=t.asm.name if t.plan.hits else "",
+        prompted_name=prompted_name,
         **checks,
     )

@@ -41,6 +41,7 @@ class Backend(Protocol):
 
     name: str
     n_ctx: int
+    continues: bool  # whether ``stream`` takes a ``prefix`` (the answer's start, already written)
 
     def count_tokens(self, messages: list[Message]) -> int:
         """Tokens of ``messages`` rendered as a prompt (with the generation prompt)."""
@@ -51,9 +52,14 @@ class Backend(Protocol):
         ...
 
     def stream(
-        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+        self,
+        messages: list[Message],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        prefix: str = "",
     ) -> Generator[str, None, None]:
-        """Answer pieces as they come; stops between pieces once ``cancel`` is set."""
+        """Answer pieces as they come; stops between pieces once ``cancel`` is set. ``prefix``
+        (only where ``continues``): the answer so far, which the pieces continue."""
         ...
 
     def last_stats(self) -> dict[str, float]:

@@ -23,6 +23,8 @@ class LocalLlama:
     prefix matching reuses the KV cache of the previous turn.
     """
 
+    continues = True  # stream(prefix=...): an answer can be continued from text it already has
+
     def __init__(
         self,
         path: Path | str,
@@ -230,8 +232,9 @@ class LocalLlama:
                 hint="use another model or report the template",
             ) from exc
 
-    def tokens(self, messages: list[Message]) -> list[int]:
-        prompt = self.render(messages)
+    def tokens(self, messages: list[Message], prefix: str = "") -> list[int]:
+        """The prompt's tokens; ``prefix`` is the start of the answer, already written."""
+        prompt = self.render(messages) + self._defuse(prefix)
         add_bos = bool(self.llm._model.add_bos_token()) and not (
             self._bos_text and prompt.startswith(self._bos_text)
         )
@@ -246,9 +249,13 @@ class LocalLlama:
     # -- generation ------------------------------------------------------------------------------
 
     def stream(
-        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+        self,
+        messages: list[Message],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        prefix: str = "",
     ) -> Generator[str, None, None]:
-        tokens = self.tokens(messages)
+        tokens = self.tokens(messages, prefix)
         room = self.n_ctx - len(tokens)
         if room <= 0:
             raise GenerationError(

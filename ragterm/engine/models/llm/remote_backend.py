@@ -64,6 +64,8 @@ class RemoteOpenAI:
     about 4): the server owns the tokenizer, and an underestimate would overflow its context.
     """
 
+    continues = False
+
     def __init__(
         self,
         url: str,
@@ -93,8 +95,14 @@ class RemoteOpenAI:
         return len(text) // 3 + 1
 
     def stream(
-        self, messages: list[Message], params: SamplingParams, cancel: threading.Event | None = None
+        self,
+        messages: list[Message],
+        params: SamplingParams,
+        cancel: threading.Event | None = None,
+        prefix: str = "",
     ) -> Generator[str, None, None]:
+        if prefix:  # the chat API has no portable way to continue an answer (continues=False)
+            raise GenerationError("this server cannot continue an answer")
         body: dict[str, Any] = {
             "model": self.model or "default",
             "messages": messages,

@@ -174,9 +174,10 @@ PLAIN_PROMPT = (
 
 def plain_answer(backend, question: str, hits: list, max_tokens: int) -> str:  # noqa: ANN001
     """The plain-prompt baseline: the search's chunks, whole, in its order, one plain prompt."""
+    from ragterm.engine.answer.prompt import as_is
     from ragterm.engine.models.llm import SamplingParams
 
-    sources = "\n\n".join(f"[{i}] {h.rel_path}\n{h.text.strip()}" for i, h in enumerate(hits, 1))
+    sources = "\n\n".join(f"[{i}] {h.rel_path}\n{as_is(h.text)}" for i, h in enumerate(hits, 1))
     messages = [{"role": "user", "content": PLAIN_PROMPT.format(sources=sources, q=question)}]
     switch = getattr(backend, "use_adapter", None)
     if switch is not None:

@@ -129,6 +129,30 @@ def test_code_chunks_follow_definitions(tok):
     assert [c.start_line for c in chunks] == [1, 16, 31]
 
 
+def test_a_code_chunk_keeps_its_first_lines_indentation(tok):
+    """A method's chunk reads as it does in the file: ``def`` at its own indentation, not at
+    column 0 above a body at 8 (the model took the next method for a nested one)."""
+    methods = "\n\n".join(
+        f"    def method{i}(self, x):\n        "
+        + "\n        ".join(f"y{i}_{j} = x + {j}" for j in range(12))
+        + "\n        return x"
+        for i in range(3)
+    )
+    src = f'class Thing:\n    """A thing."""\n\n{methods}\n'
+    chunks = chunk_parsed(parse_bytes(src.encode(), Path("t.py")), tok, 120, 20)
+    lines = src.split("\n")
+    later = [c for c in chunks if c.start_line > 1]
+    assert later and all(c.text.startswith("    ") for c in later)
+    for c in later:  # the first line is the file's line, whole
+        assert c.text.split("\n")[0] == lines[c.start_line - 1]
+    # prose is cut as before: no chunk of a text file starts with blanks
+    text = "\n".join(f"  indented line {i} of a note" for i in range(40))
+    assert not any(
+        c.text[0].isspace()
+        for c in chunk_parsed(parse_bytes(text.encode(), Path("n.txt")), tok, 40)
+    )
+
+
 def test_pdf_pages_are_never_mixed_and_cite_their_page(tok):
     blocks = [Block("one " * 10, page=1), Block("two " * 10, page=2), Block("three", page=2)]
     chunks = chunk_parsed(Parsed("pdf", blocks), tok, 200, 0)

@@ -115,8 +115,14 @@ def format_context(hits: list[Hit]) -> str:
 
 
 def plain_context(hits: list[Hit]) -> str:
-    """Numbered sources as they are, each under its citation line."""
-    return "\n\n".join(f"{_source_line(i, h)}\n{h.text.strip()}" for i, h in enumerate(hits, 1))
+    """Numbered sources as they are (a code chunk's first line keeps its indentation), each
+    under its citation line."""
+    return "\n\n".join(f"{_source_line(i, h)}\n{as_is(h.text)}" for i, h in enumerate(hits, 1))
+
+
+def as_is(text: str) -> str:
+    """A chunk without its blank edges, its first line's indentation kept."""
+    return text.rstrip().lstrip("\n")
 
 
 def user_turn(

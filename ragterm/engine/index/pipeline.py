@@ -39,7 +39,9 @@ from ragterm.store.db import Connection, get_meta, set_meta, storage_errors, tra
 from ragterm.store.lock import db_file, writer_lock
 
 Event = IndexStarted | FileDone | EmbedProgress | IndexFinished
-CHUNKER_VERSION = 3  # 2: Python headings carry signature + docstring; 3: other languages too
+# 2: Python headings carry signature + docstring; 3: other languages too; 4: a code chunk keeps
+# its first line's indentation
+CHUNKER_VERSION = 4
 # Bumped when the secret scan finds more: every file is read and scanned again once (unchanged
 # chunk texts keep their vectors, so nothing is embedded again).
 SECRET_SCAN_VERSION = 1

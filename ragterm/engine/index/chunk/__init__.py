@@ -45,7 +45,7 @@ def chunk_parsed(
         streams = [parsed.blocks]
     chunks: list[Chunk] = []
     for blocks in streams:
-        chunks.extend(pack(blocks, tokenizer, budget, overlap))
+        chunks.extend(pack(blocks, tokenizer, budget, overlap, indent=parsed.kind == "code"))
     offsets: dict[str, list[tuple[int, int]]] = {}  # a heading is tokenized once, not per chunk
     for c in chunks:
         c.embed_text = _with_heading(c, tokenizer, room, offsets)

@@ -88,7 +88,11 @@ class _Doc:
         return min(line, b.end_line) if b.end_line is not None else line
 
 
-def pack(blocks: list[Block], tokenizer: TokenCounter, budget: int, overlap: int) -> list[Chunk]:
+def pack(
+    blocks: list[Block], tokenizer: TokenCounter, budget: int, overlap: int, indent: bool = False
+) -> list[Chunk]:
+    """``indent``: a chunk that starts at a line's first token keeps the line's indentation (code:
+    a method's ``def`` at column 0 above its body at 8 reads as nested wrongly)."""
     blocks = [b for b in blocks if b.text.strip()]
     if not blocks:
         return []
@@ -99,7 +103,7 @@ def pack(blocks: list[Block], tokenizer: TokenCounter, budget: int, overlap: int
     while i < n:
         j = min(n, i + budget)
         cut = j if j == n else _best_cut(doc, i, j, budget)
-        chunks.append(_make(doc, i, cut))
+        chunks.append(_make(doc, i, cut, indent))
         if cut >= n:
             break
         i = _next_start(doc, i, cut, overlap)
@@ -137,8 +141,12 @@ def _next_start(doc: _Doc, i: int, cut: int, overlap: int) -> int:
     return best_s if best_q >= SENTENCE else max(lo, cut - overlap)
 
 
-def _make(doc: _Doc, i: int, cut: int) -> Chunk:
+def _make(doc: _Doc, i: int, cut: int, indent: bool = False) -> Chunk:
     a, b = doc.starts[i], doc.ends[cut - 1]
+    if indent:
+        line_start = doc.text.rfind("\n", 0, a) + 1
+        if not doc.text[line_start:a].strip(" \t"):
+            a = line_start
     block = doc.blocks[doc.block_at(a)]
     return Chunk(
         text=doc.text[a:b],

@@ -377,5 +377,11 @@ def test_an_answer_that_restates_the_question_is_finished_with_the_name(model, c
         Ask(q, None, None, [hit], None, None, (), (), {})
     )
     assert name_request(t2, restated, q, model) is None
-    note = Done("x", prompted_name=True).notes
+    # the answer as saved says so again when the chat is resumed (the TUI rebuilds its notes)
+    from ragterm.engine.answer.turn import answer_checks
+
+    finished = restated + NAME_IT + " `rule` [1]."
+    checks = answer_checks(finished, q, [hit], [1], finished=True)
+    assert checks["prompted_name"] and not checks["bare"] and not checks["unsupported"]
+    note = Done(finished, **checks).notes
     assert any("is ragterm's, written for the model to finish" in n for n in note)

@@ -8,8 +8,9 @@ cites without answering, and answers most questions when it gets whole chunks an
 the answer first. ``rag.assembly`` picks one of:
 
 - ``whole``: whole chunks in the search's order, as they are, after the rules; the answer first,
-  in a sentence that names the thing asked about, then the citation. No adapter. An answer that
-  only restates the question is followed by one more request for the name.
+  in a sentence that names the thing asked about, then the citation. No adapter. A local model's
+  answer that only restates the question is finished by the model after ragterm's "In other
+  words, the answer is" (``prompt.NAME_IT``).
 - ``excerpts``: the most relevant lines of each chunk (``rag.excerpt_lines``), ``rag.order``,
   quote-and-cite rules, the retrieval adapter (``rag.adapter``).
 - ``extractive``: no generation on turns with sources; the answer is the best evidence line,
@@ -41,7 +42,7 @@ class Assembly:
     adapter: bool  # apply the retrieval adapter on turns with sources
     reason: str = ""  # why this one (what /rag and ask --json show)
     layout: str = "quoted"  # prompt.user_turn: quoted (rules after) | plain (rules first)
-    # an answer that only restates the question gets one more request for the name (NAME_IT)
+    # an answer that only restates the question is continued after prompt.NAME_IT
     asks_name: bool = False
 
     @property

@@ -203,8 +203,8 @@ def unsupported_hits(
 def names_nothing(answer: str, question: str) -> bool:
     """Whether the answer only restates the question: nothing backticked, no word the question
     lacks, and not a refusal ("The pager class delegates to the pager program installed on the
-    operating system.", "The class that renders a QR code is [3]."). Such an answer tells the user
-    nothing; ``Conversation`` asks the model once more for the name."""
+    operating system."). Such an answer tells the user nothing; ``turn.name_request`` has the
+    model go on after "In other words, the answer is"."""
     text = re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", answer).strip()
     if not text.strip(" .") or _REFUSAL.search(text) or _TICKED.search(text):
         return False

@@ -271,9 +271,7 @@ class Conversation:
             else "no_index" if use_rag and hits is None
             else "no_rag"
         )  # fmt: skip
-        done = checked_answer(
-            t, "".join(pieces), status, error, grounding, stats, text, prompted_name=bool(again)
-        )
+        done = checked_answer(t, "".join(pieces), status, error, grounding, stats, text)
         if status == "error":
             self._guard(self._discard, draft)
         else:

@@ -136,8 +136,10 @@ def answer_checks(
     """``Done``'s checks of an answer against the sources sent, as the live turn and a resumed
     chat both show them: quotes in no source or cited to the wrong one; for a finished, generated
     answer, the names no source holds, a source number where a name should be and, when it cites
-    nothing and names nothing foreign, ragterm's attribution."""
+    nothing and names nothing foreign, ragterm's attribution. After ragterm's NAME_IT the model's
+    continuation is the answer: it alone says whether a number stands where the name should."""
     sent = [h.text for h in hits]
+    prompted = generated and NAME_IT in text
     foreign: list[str] = []
     attributed: list[int] = []
     if finished and sent and generated:
@@ -147,7 +149,8 @@ def answer_checks(
     return {
         "attributed": attributed,
         "unsupported": foreign,
-        "bare": bare_citation(text) if finished and cited else 0,
+        "bare": bare_citation(text.rsplit(NAME_IT, 1)[-1]) if finished and cited else 0,
+        "prompted_name": prompted,
         "unquoted": check_quotes(text, sent) if sent else [],
         "miscited": check_quote_sources(text, sent) if sent else [],
     }
@@ -161,24 +164,19 @@ def checked_answer(
     grounding: str,
     stats: dict[str, float],
     question: str = "",
-    *,
-    prompted_name: bool = False,
 ) -> Done:
     """The answer with its citations dropped where they name no source sent, and checked
-    (``answer_checks``). ``prompted_name``: the part after NAME_IT names the thing, so it alone
-    says whether a source number stands where the name should be."""
+    (``answer_checks``)."""
     cited = check_citations(text, len(t.plan.hits))
     checks = answer_checks(
         cited.text, question, t.plan.hits, cited.valid,
         finished=status == "ok", generated=not t.extractive,
         earlier=(m.as_sent for m in t.stored[t.plan.history_start :]),
     )  # fmt: skip
-    said = cited.text.rsplit(NAME_IT, 1)[-1] if prompted_name else cited.text
-    if prompted_name and checks["bare"]:
-        checks["bare"] = bare_citation(said)
     quotes = t.quotes
     if status == "ok" and not t.extractive and t.backing is not None:
-        quotes = t.backing(said, question)
+        # the lines that back what it names: after NAME_IT, the model's continuation
+        quotes = t.backing(cited.text.rsplit(NAME_IT, 1)[-1], question)
     return Done(
         content=cited.text,
         status=status,
@@ -192,6 +190,5 @@ def checked_answer(
         invalid_citations=cited.invalid,
         grounding=grounding,
         assembly=t.asm.name if t.plan.hits else "",
-        prompted_name=prompted_name,
         **checks,
     )
